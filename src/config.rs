@@ -1,0 +1,309 @@
+//! Configuration: the embedded default `config.toml`, an optional file on top, then
+//! `TESSERA_<SECTION>_<KEY>` environment variables, then command-line settings.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+use crate::iiif::{Format, Limits};
+use crate::pipeline::{EncodeOptions, Filter, RenderOptions};
+
+/// The embedded defaults: the repository's `config.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config.toml");
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Parse(String, String),
+    #[error("--set {0}: expected section.key=value")]
+    Setting(String),
+    #[error("unknown configuration key '{0}'")]
+    UnknownKey(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub source: SourceConfig,
+    pub cache: CacheConfig,
+    pub image: ImageConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub prefix: String,
+    pub base_url: String,
+    pub workers: usize,
+    pub cache_control: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub root: PathBuf,
+    pub max_pixels: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_area: u64,
+    pub tile_size: u32,
+    pub sizes_min_edge: u32,
+    pub resize_filter: String,
+    pub jpeg_quality: u8,
+    pub webp_quality: f32,
+    pub png_level: u8,
+    pub preferred_formats: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+/// Merges `over` into `base`, table by table.
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Reads a setting's text as a TOML value (`8182`, `true`, `["jpg"]`), or as a plain string.
+fn value_of(text: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(text.to_string()))
+}
+
+/// Sets `section.key` in `table`, refusing keys the defaults do not have.
+fn set(table: &mut Table, key: &str, value: Value) -> Result<(), ConfigError> {
+    let (section, name) = key
+        .split_once('.')
+        .ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
+    match table.get_mut(section).and_then(Value::as_table_mut) {
+        Some(t) if t.contains_key(name) => {
+            t.insert(name.to_string(), value);
+            Ok(())
+        }
+        _ => Err(ConfigError::UnknownKey(key.to_string())),
+    }
+}
+
+/// Where each layer of configuration comes from.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// A TOML file read on top of the defaults.
+    pub file: Option<PathBuf>,
+    /// `section.key=value` settings from the command line, applied last.
+    pub settings: Vec<String>,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, `overrides.file`, the environment `env`, then
+    /// `overrides.settings`.
+    pub fn load(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: Table = toml::from_str(DEFAULT_TOML)
+            .map_err(|e| ConfigError::Parse("embedded config.toml".into(), e.to_string()))?;
+        if let Some(path) = &overrides.file {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.clone(), e))?;
+            let file: Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse(path.display().to_string(), e.to_string()))?;
+            merge(&mut table, file);
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let keys: Vec<(String, String)> = table
+            .iter()
+            .filter_map(|(s, v)| v.as_table().map(|t| (s, t)))
+            .flat_map(|(s, t)| t.keys().map(move |k| (s.clone(), k.clone())))
+            .collect();
+        for (section, key) in keys {
+            let var = format!("TESSERA_{}_{}", section.to_uppercase(), key.to_uppercase());
+            if let Some((_, v)) = env.iter().find(|(k, _)| *k == var) {
+                set(&mut table, &format!("{section}.{key}"), value_of(v))?;
+            }
+        }
+        for s in &overrides.settings {
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Setting(s.clone()))?;
+            set(&mut table, k.trim(), value_of(v.trim()))?;
+        }
+        let config: Config = Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                ConfigError::Parse("configuration".into(), e.to_string())
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if !(self.server.prefix.is_empty() || self.server.prefix.starts_with('/'))
+            || self.server.prefix.ends_with('/')
+        {
+            return invalid(format!(
+                "server.prefix '{}' must start with '/' and not end with one",
+                self.server.prefix
+            ));
+        }
+        if self.image.tile_size == 0 {
+            return invalid("image.tile_size must be positive".into());
+        }
+        self.filter().map_err(ConfigError::Invalid)?;
+        self.preferred_formats().map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
+    /// Output limits for the planner and info.json.
+    pub fn limits(&self) -> Limits {
+        let some = |v: u32| (v > 0).then_some(v);
+        Limits {
+            max_width: some(self.image.max_width),
+            max_height: some(self.image.max_height),
+            max_area: (self.image.max_area > 0).then_some(self.image.max_area),
+        }
+    }
+
+    fn filter(&self) -> Result<Filter, String> {
+        self.image.resize_filter.parse()
+    }
+
+    /// `image.preferred_formats` as formats.
+    pub fn preferred_formats(&self) -> Result<Vec<Format>, String> {
+        self.image
+            .preferred_formats
+            .iter()
+            .map(|f| {
+                f.parse()
+                    .map_err(|e| format!("image.preferred_formats: {e}"))
+            })
+            .collect()
+    }
+
+    /// Pipeline settings.
+    pub fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            filter: self.filter().expect("validated at load"),
+            encode: EncodeOptions {
+                jpeg_quality: self.image.jpeg_quality,
+                webp_quality: self.image.webp_quality,
+                png_level: self.image.png_level,
+            },
+            // Up to 16-bit RGBA for every allowed pixel, plus room for one working copy.
+            max_decode_bytes: self.source.max_pixels.saturating_mul(16),
+        }
+    }
+
+    /// Resolves relative paths against `base` (the working directory).
+    pub fn with_paths_under(mut self, base: &Path) -> Config {
+        self.source.root = base.join(&self.source.root);
+        self.cache.dir = base.join(&self.cache.dir);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::load(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8182");
+        assert_eq!(c.server.prefix, "/iiif/3");
+        assert_eq!(c.source.root, PathBuf::from("sample-images"));
+        assert_eq!(c.limits().max_width, None);
+        assert_eq!(c.limits().max_area, Some(40_000_000));
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[image]\njpeg_quality = 70\nwebp_quality = 50\n").unwrap();
+        let overrides = Overrides {
+            file: Some(file),
+            settings: vec!["image.webp_quality=60".into()],
+        };
+        let c = Config::load(
+            &overrides,
+            env(&[
+                ("TESSERA_IMAGE_JPEG_QUALITY", "75"),
+                ("TESSERA_IMAGE_WEBP_QUALITY", "55"),
+                ("TESSERA_IMAGE_PREFERRED_FORMATS", "[\"webp\"]"),
+                ("TESSERA_SERVER_BASE_URL", "https://x.org/iiif"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.image.jpeg_quality, 75);
+        assert_eq!(c.image.webp_quality, 60.0);
+        assert_eq!(c.image.preferred_formats, vec!["webp"]);
+        assert_eq!(c.server.base_url, "https://x.org/iiif");
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        let o = |s: &str| Overrides {
+            file: None,
+            settings: vec![s.into()],
+        };
+        assert!(matches!(
+            Config::load(&o("image.nope=1"), env(&[])),
+            Err(ConfigError::UnknownKey(_))
+        ));
+        assert!(matches!(
+            Config::load(&o("image.jpeg_quality"), env(&[])),
+            Err(ConfigError::Setting(_))
+        ));
+        assert!(matches!(
+            Config::load(&o("image.resize_filter=cubic"), env(&[])),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            Config::load(&o("server.prefix=iiif"), env(&[])),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            Config::load(&o("image.jpeg_quality=\"high\""), env(&[])),
+            Err(ConfigError::Parse(..))
+        ));
+    }
+}

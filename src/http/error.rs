@@ -1,0 +1,90 @@
+//! The one place where errors of every layer become HTTP statuses: a stable machine-readable
+//! code and a one-line plain-text reason.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::iiif::{ParseError, PlanError};
+use crate::pipeline::PipelineError;
+use crate::source::SourceError;
+
+/// Any error a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed: use GET, HEAD or OPTIONS")]
+    Method,
+    #[error("render task failed: {0}")]
+    Task(String),
+}
+
+impl HttpError {
+    /// The status and a stable code naming the error, for clients, logs and metrics.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            HttpError::Parse(ParseError::UnsupportedFormat(_)) => {
+                (StatusCode::NOT_IMPLEMENTED, "unsupported_format")
+            }
+            HttpError::Parse(ParseError::Identifier(_)) => {
+                (StatusCode::BAD_REQUEST, "bad_identifier")
+            }
+            HttpError::Parse(_) => (StatusCode::BAD_REQUEST, "bad_syntax"),
+            HttpError::Plan(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            HttpError::Source(e) | HttpError::Pipeline(PipelineError::Source(e)) => match e {
+                SourceError::BadIdentifier(_) => (StatusCode::BAD_REQUEST, "bad_identifier"),
+                SourceError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                SourceError::TooLarge { .. } => (StatusCode::NOT_IMPLEMENTED, "source_too_large"),
+                SourceError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported_source"),
+                SourceError::Unreadable(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "unreadable_source")
+                }
+            },
+            HttpError::Pipeline(PipelineError::Decode(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "decode_failed")
+            }
+            HttpError::Pipeline(PipelineError::Resize(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "resize_failed")
+            }
+            HttpError::Pipeline(PipelineError::Encode { .. }) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "encode_failed")
+            }
+            HttpError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
+            HttpError::Method => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            HttpError::Task(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl ResponseError for HttpError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(code, error = %self, "request failed");
+        }
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+            // A failure must not stick in a browser or CDN cache.
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(("X-Tessera-Error", HeaderValue::from_static(code)));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
+        }
+        // One line: newlines in a reason (from a decoder, say) would break the contract.
+        let reason = self.to_string().replace(['\r', '\n'], " ");
+        res.body(format!("{reason}\n"))
+    }
+}

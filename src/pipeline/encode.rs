@@ -1,0 +1,192 @@
+//! Encode stage: pixels to the requested format. Each format gets the pixel layout it can
+//! carry: JPEG has no alpha (transparent sources are flattened onto white), only PNG and TIFF
+//! keep 16 bits, WebP is lossy through libwebp.
+
+use std::io::Cursor;
+
+use image::codecs::gif::GifEncoder;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::codecs::tiff::TiffEncoder;
+use image::{DynamicImage, ExtendedColorType, ImageEncoder, Rgb, RgbImage};
+
+use super::PipelineError;
+use crate::iiif::Format;
+
+/// Encoder settings from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeOptions {
+    /// JPEG quality, 1–100.
+    pub jpeg_quality: u8,
+    /// Lossy WebP quality, 0–100.
+    pub webp_quality: f32,
+    /// zlib level for PNG, 0–9 (1 is fast and what tiles want).
+    pub png_level: u8,
+}
+
+/// Encodes `image` as `format`.
+pub fn encode(
+    image: &DynamicImage,
+    format: Format,
+    options: &EncodeOptions,
+) -> Result<Vec<u8>, PipelineError> {
+    let err = |reason: String| PipelineError::Encode {
+        format: format.extension(),
+        reason,
+    };
+    let mut out = Vec::new();
+    match format {
+        Format::Jpg => {
+            let flat = jpeg_layout(image);
+            JpegEncoder::new_with_quality(&mut out, options.jpeg_quality.clamp(1, 100))
+                .write_image(
+                    flat.as_bytes(),
+                    flat.width(),
+                    flat.height(),
+                    flat.color().into(),
+                )
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Format::Png => {
+            let img = png_tiff_layout(image, false);
+            let encoder = PngEncoder::new_with_quality(
+                &mut out,
+                CompressionType::Level(options.png_level.min(9)),
+                FilterType::Adaptive,
+            );
+            img.write_with_encoder(encoder)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Format::Tif => {
+            let img = png_tiff_layout(image, true);
+            let mut cursor = Cursor::new(&mut out);
+            img.write_with_encoder(TiffEncoder::new(&mut cursor))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Format::Webp => {
+            let (bytes, w, h, alpha) = if image.color().has_alpha() {
+                let rgba = image.to_rgba8();
+                let (w, h) = rgba.dimensions();
+                (rgba.into_raw(), w, h, true)
+            } else {
+                let rgb = image.to_rgb8();
+                let (w, h) = rgb.dimensions();
+                (rgb.into_raw(), w, h, false)
+            };
+            let encoder = if alpha {
+                webp::Encoder::from_rgba(&bytes, w, h)
+            } else {
+                webp::Encoder::from_rgb(&bytes, w, h)
+            };
+            let memory = encoder
+                .encode_simple(false, options.webp_quality.clamp(0.0, 100.0))
+                .map_err(|e| err(format!("{e:?}")))?;
+            out.extend_from_slice(&memory);
+        }
+        Format::Gif => {
+            let rgba = image.to_rgba8();
+            let (w, h) = rgba.dimensions();
+            // Speed 10 of 30: NeuQuant quantisation good enough for a palette format.
+            GifEncoder::new_with_speed(&mut out, 10)
+                .encode(rgba.as_raw(), w, h, ExtendedColorType::Rgba8)
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Gray stays one channel (smaller, and what bitonal clients expect); anything with alpha is
+/// flattened onto white; everything becomes 8-bit.
+fn jpeg_layout(image: &DynamicImage) -> DynamicImage {
+    let gray = matches!(
+        image,
+        DynamicImage::ImageLuma8(_)
+            | DynamicImage::ImageLumaA8(_)
+            | DynamicImage::ImageLuma16(_)
+            | DynamicImage::ImageLumaA16(_)
+    );
+    let flat = if image.color().has_alpha() {
+        let rgba = image.to_rgba8();
+        DynamicImage::ImageRgb8(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            let p = rgba.get_pixel(x, y);
+            let a = p[3] as u32;
+            Rgb([0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8))
+        }))
+    } else {
+        image.clone()
+    };
+    if gray {
+        DynamicImage::ImageLuma8(flat.to_luma8())
+    } else if matches!(flat, DynamicImage::ImageRgb8(_)) {
+        flat
+    } else {
+        DynamicImage::ImageRgb8(flat.to_rgb8())
+    }
+}
+
+/// PNG and TIFF keep 8 or 16 bits; float becomes 16-bit. The TIFF encoder has no gray+alpha
+/// layout, so that becomes RGBA there.
+fn png_tiff_layout(image: &DynamicImage, tiff: bool) -> DynamicImage {
+    match image {
+        DynamicImage::ImageRgb32F(_) => DynamicImage::ImageRgb16(image.to_rgb16()),
+        DynamicImage::ImageRgba32F(_) => DynamicImage::ImageRgba16(image.to_rgba16()),
+        DynamicImage::ImageLumaA8(_) if tiff => DynamicImage::ImageRgba8(image.to_rgba8()),
+        DynamicImage::ImageLumaA16(_) if tiff => DynamicImage::ImageRgba16(image.to_rgba16()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgba, RgbaImage};
+
+    const OPTIONS: EncodeOptions = EncodeOptions {
+        jpeg_quality: 90,
+        webp_quality: 90.0,
+        png_level: 1,
+    };
+
+    fn sample() -> DynamicImage {
+        DynamicImage::ImageRgba8(RgbaImage::from_fn(32, 16, |x, y| {
+            Rgba([x as u8 * 8, y as u8 * 16, 100, if x < 4 { 0 } else { 255 }])
+        }))
+    }
+
+    #[test]
+    fn every_format_decodes_back() {
+        for (format, magic) in [
+            (Format::Jpg, &b"\xff\xd8"[..]),
+            (Format::Png, b"\x89PNG"),
+            (Format::Gif, b"GIF8"),
+            (Format::Tif, b"II*\0"),
+            (Format::Webp, b"RIFF"),
+        ] {
+            let bytes = encode(&sample(), format, &OPTIONS).unwrap();
+            assert!(bytes.starts_with(magic), "{format}");
+            let back = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((back.width(), back.height()), (32, 16), "{format}");
+        }
+    }
+
+    #[test]
+    fn jpeg_flattens_alpha_onto_white() {
+        let bytes = encode(&sample(), Format::Jpg, &OPTIONS).unwrap();
+        let back = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let p = back.get_pixel(0, 8);
+        assert!(p[0] > 240 && p[1] > 240 && p[2] > 240, "{p:?}");
+    }
+
+    #[test]
+    fn sixteen_bit_png_stays_sixteen_bit() {
+        let img = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(
+            4,
+            4,
+            Rgb([1000u16, 40000, 65535]),
+        ));
+        let bytes = encode(&img, Format::Png, &OPTIONS).unwrap();
+        let back = image::load_from_memory(&bytes).unwrap();
+        assert_eq!(back.color(), image::ColorType::Rgb16);
+        assert_eq!(back.to_rgb16().get_pixel(0, 0), &Rgb([1000, 40000, 65535]));
+    }
+}

@@ -1,0 +1,71 @@
+//! The render pipeline: decode → crop → resize → rotate/mirror → quality → encode, one stage
+//! per file. It runs a [`Plan`] against a source and produces the encoded bytes; all decisions
+//! about *what* to do were made by the planner.
+//!
+//! Everything here is CPU-bound and blocking: callers run it off the async executor.
+
+pub mod crop;
+pub mod decode;
+pub mod encode;
+pub mod quality;
+pub mod resize;
+pub mod rotate;
+
+use image::DynamicImage;
+
+use crate::iiif::Plan;
+use crate::source::{SourceError, SourceInfo};
+
+pub use encode::EncodeOptions;
+pub use resize::Filter;
+
+/// Why a render failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("could not decode the source: {0}")]
+    Decode(String),
+    #[error("could not resize: {0}")]
+    Resize(String),
+    #[error("could not encode {format}: {reason}")]
+    Encode {
+        format: &'static str,
+        reason: String,
+    },
+}
+
+/// Settings of the pipeline that come from configuration, not from the request.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    pub filter: Filter,
+    pub encode: EncodeOptions,
+    /// Most bytes a decoder may allocate for one image.
+    pub max_decode_bytes: u64,
+}
+
+/// Renders `plan` from `source` into encoded bytes.
+pub fn render(
+    source: &SourceInfo,
+    plan: &Plan,
+    options: &RenderOptions,
+) -> Result<Vec<u8>, PipelineError> {
+    let image = decode::decode(source, options.max_decode_bytes)?;
+    let image = transform(image, plan, options.filter)?;
+    encode::encode(&image, plan.format, &options.encode)
+}
+
+/// Every stage between decode and encode, on an image the size of the (oriented) source.
+pub fn transform(
+    image: DynamicImage,
+    plan: &Plan,
+    filter: Filter,
+) -> Result<DynamicImage, PipelineError> {
+    let image = if plan.scaled == (plan.crop.w, plan.crop.h) {
+        crop::crop(image, plan.crop)
+    } else {
+        resize::resize(&image, plan.crop, plan.scaled, filter)?
+    };
+    let image = rotate::rotate(image, plan.mirror, plan.degrees, plan.format.has_alpha());
+    Ok(quality::apply(image, plan.quality))
+}

@@ -1,0 +1,126 @@
+//! Sources: mapping identifiers to files under the image root, and reading what a plan needs
+//! (format, oriented size, orientation) from the file's header without decoding pixels.
+
+mod resolve;
+
+pub use resolve::resolve;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use image::metadata::Orientation;
+use image::{ImageDecoder, ImageFormat, ImageReader};
+
+/// Why a source cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("identifier is not valid: {0}")]
+    BadIdentifier(&'static str),
+    #[error("no image with this identifier")]
+    NotFound,
+    #[error("source is {width}x{height} = {pixels} pixels, over this server's limit of {limit}")]
+    TooLarge {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error("source is not a supported image: {0}")]
+    Unsupported(String),
+    #[error("source could not be read: {0}")]
+    Unreadable(String),
+}
+
+/// The source formats Tessera reads.
+const READABLE: [ImageFormat; 5] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::Tiff,
+    ImageFormat::WebP,
+    ImageFormat::Gif,
+];
+
+/// File extensions tried when an identifier names a file without its extension.
+pub const EXTENSIONS: [&str; 12] = [
+    "jpg", "jpeg", "png", "tif", "tiff", "webp", "gif", "JPG", "JPEG", "PNG", "TIF", "TIFF",
+];
+
+/// What is known about a source from its header and file metadata.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub path: PathBuf,
+    pub format: ImageFormat,
+    /// Width after EXIF orientation is applied: what clients see.
+    pub width: u32,
+    /// Height after EXIF orientation is applied.
+    pub height: u32,
+    pub orientation: Orientation,
+    pub bytes: u64,
+    pub modified: SystemTime,
+}
+
+/// Opens `path` as an image reader with its format sniffed from the content.
+pub(crate) fn open_reader(path: &Path) -> Result<ImageReader<BufReader<File>>, SourceError> {
+    let reader = ImageReader::open(path)
+        .map_err(|e| SourceError::Unreadable(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    match reader.format() {
+        Some(f) if READABLE.contains(&f) => Ok(reader),
+        Some(f) => Err(SourceError::Unsupported(format!("{f:?}"))),
+        None => Err(SourceError::Unsupported("unknown format".into())),
+    }
+}
+
+/// Whether an orientation swaps width and height.
+pub fn swaps_axes(o: Orientation) -> bool {
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Reads the header of `path`: format, oriented size, orientation. Refuses sources larger than
+/// `max_pixels` here, before any pixel is decoded.
+pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
+    let meta = std::fs::metadata(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    let reader = open_reader(path)?;
+    let format = reader.format().expect("open_reader checked the format");
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    let pixels = w as u64 * h as u64;
+    if pixels > max_pixels {
+        return Err(SourceError::TooLarge {
+            width: w,
+            height: h,
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    if w == 0 || h == 0 {
+        return Err(SourceError::Unreadable("image has no pixels".into()));
+    }
+    // A broken EXIF block is not worth refusing the image for: show it as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let (width, height) = if swaps_axes(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    Ok(SourceInfo {
+        path: path.to_path_buf(),
+        format,
+        width,
+        height,
+        orientation,
+        bytes: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    })
+}
