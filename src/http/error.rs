@@ -38,6 +38,9 @@ impl HttpError {
             HttpError::Parse(ParseError::Identifier(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_identifier")
             }
+            // A path of the wrong shape (an unescaped `/` in an identifier, say) names no
+            // resource: both official validators expect 404 here.
+            HttpError::Parse(ParseError::Path) => (StatusCode::NOT_FOUND, "no_route"),
             HttpError::Parse(_) => (StatusCode::BAD_REQUEST, "bad_syntax"),
             HttpError::Plan(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             HttpError::Source(e) | HttpError::Pipeline(PipelineError::Source(e)) => match e {
