@@ -60,10 +60,23 @@ pub fn parse_path(path: &str) -> Result<IiifPath, ParseError> {
     match segments[1..] {
         [] => Ok(IiifPath::Base { identifier }),
         ["info.json"] => Ok(IiifPath::Info { identifier }),
-        [region, size, rotation, quality_format] => Ok(IiifPath::Image {
-            identifier,
-            request: ImageRequest::parse(region, size, rotation, quality_format)?,
-        }),
+        [region, size, rotation, quality_format] => {
+            // Clients may percent-encode `^`, `!` or `,` (as %5E, %21, %2C): decode once.
+            let d = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            Ok(IiifPath::Image {
+                identifier,
+                request: ImageRequest::parse(
+                    &d(region),
+                    &d(size),
+                    &d(rotation),
+                    &d(quality_format),
+                )?,
+            })
+        }
         _ => Err(ParseError::Path),
     }
 }

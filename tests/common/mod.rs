@@ -1,0 +1,174 @@
+//! Shared harness for integration tests: starts the real `tessera` binary on a free loopback
+//! port with a temporary image root, and a small HTTP client that never follows redirects nor
+//! treats 4xx/5xx as errors.
+
+#![allow(dead_code)] // Each test binary uses its own subset of these helpers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use image::{DynamicImage, Rgb, RgbImage};
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT/iiif/3`
+    pub base: String,
+    /// The temporary image root (also holds the cache folder).
+    pub root: PathBuf,
+    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+/// What a request returned.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    /// Decodes the body as an image, checking that its magic matches `Content-Type`.
+    pub fn image(&self) -> DynamicImage {
+        assert_eq!(self.status, 200, "{}", self.text());
+        let format = image::guess_format(&self.body).expect("an image body");
+        assert_eq!(format.to_mime_type(), self.header("content-type"));
+        image::load_from_memory(&self.body).expect("decodable image")
+    }
+}
+
+impl Server {
+    /// Starts a server over a fresh root that `fill` populates, with extra `serve` arguments.
+    pub fn start_with(fill: impl FnOnce(&Path), args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        fill(&root);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .args(["--bind", "127.0.0.1:0", "--root"])
+            .arg(&root)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tessera");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("tessera listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build(),
+        );
+        Server {
+            child,
+            base,
+            root,
+            _dir: dir,
+            agent,
+        }
+    }
+
+    /// A server whose root holds the quadrant test image as `quad.png`.
+    pub fn start() -> Server {
+        Self::start_with(|root| quadrants().save(root.join("quad.png")).unwrap(), &[])
+    }
+
+    /// The origin, `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> &str {
+        let after = self.base.find("//").unwrap() + 2;
+        let end = self.base[after..]
+            .find('/')
+            .map_or(self.base.len(), |i| i + after);
+        &self.base[..end]
+    }
+
+    /// Sends `method` to `path` (relative to the IIIF prefix unless it starts with "http").
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.base, path)
+        };
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut res = self
+            .agent
+            .run(req.body(()).unwrap())
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        Reply {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.body_mut().read_to_vec().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[])
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const RED: Rgb<u8> = Rgb([255, 0, 0]);
+pub const GREEN: Rgb<u8> = Rgb([0, 255, 0]);
+pub const BLUE: Rgb<u8> = Rgb([0, 0, 255]);
+pub const YELLOW: Rgb<u8> = Rgb([255, 255, 0]);
+
+/// 400×300: red top-left, green top-right, blue bottom-left, yellow bottom-right quadrants.
+pub fn quadrants() -> RgbImage {
+    RgbImage::from_fn(400, 300, |x, y| match (x < 200, y < 150) {
+        (true, true) => RED,
+        (false, true) => GREEN,
+        (true, false) => BLUE,
+        (false, false) => YELLOW,
+    })
+}
+
+/// Asserts that the pixel at (x, y) is within `tolerance` of `want` in every channel.
+pub fn assert_near(img: &DynamicImage, x: u32, y: u32, want: Rgb<u8>, tolerance: u8) {
+    let got = img.to_rgb8().get_pixel(x, y).0;
+    let ok = (0..3).all(|c| got[c].abs_diff(want.0[c]) <= tolerance);
+    assert!(
+        ok,
+        "pixel ({x},{y}) is {got:?}, want {:?} ± {tolerance}",
+        want.0
+    );
+}
