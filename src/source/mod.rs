@@ -89,8 +89,11 @@ pub fn swaps_axes(o: Orientation) -> bool {
 /// `max_pixels` here, before any pixel is decoded.
 pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
     let meta = std::fs::metadata(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
-    let reader = open_reader(path)?;
+    let mut reader = open_reader(path)?;
     let format = reader.format().expect("open_reader checked the format");
+    // Reading a header allocates next to nothing; the decoder's own allocation limits would
+    // turn an oversized source into a vague decode error instead of the clear refusal below.
+    reader.no_limits();
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| SourceError::Unreadable(e.to_string()))?;

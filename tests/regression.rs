@@ -1,0 +1,104 @@
+//! One test per bug or crasher, headed by where it came from. Fixtures are built in the test.
+
+mod common;
+
+use common::Server;
+
+/// Issue 2 (found by both official validators): an identifier with an unescaped `/` gave 400;
+/// a path of the wrong shape names no resource and must be 404.
+#[test]
+fn unescaped_slash_in_identifier_is_404() {
+    let s = Server::start();
+    assert_eq!(s.get("a/b/info.json").status, 404);
+    assert_eq!(s.get("a/b/full/max/0/default.jpg").status, 404);
+    assert_eq!(s.get("a%2Fb/info.json").status, 404);
+}
+
+/// CRC-32 (IEEE) for hand-built PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header claims `w`×`h` pixels and holds none: a decompression-bomb shape.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    // An empty zlib stream: the decoder gets as far as the pixel data.
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// Crash fixtures: broken and hostile sources get a clear status and the server lives on.
+#[test]
+fn broken_sources_never_take_the_server_down() {
+    let s = Server::start_with(
+        |root| {
+            let jpeg = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images/coffee.jpg"),
+            )
+            .unwrap();
+            common::quadrants().save(root.join("quad.png")).unwrap();
+            std::fs::write(root.join("truncated.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+            std::fs::write(root.join("header-only.jpg"), &jpeg[..200]).unwrap();
+            std::fs::write(root.join("empty.png"), b"").unwrap();
+            std::fs::write(root.join("text.jpg"), b"this is not an image\n").unwrap();
+            std::fs::write(root.join("bomb.png"), png_header_only(100_000, 100_000)).unwrap();
+            std::fs::write(root.join("zero.png"), png_header_only(0, 10)).unwrap();
+            std::fs::write(root.join("liar.png"), png_header_only(64, 64)).unwrap();
+        },
+        &[],
+    );
+    for (id, statuses) in [
+        ("truncated.jpg", &[200, 500][..]),
+        ("header-only.jpg", &[200, 500]),
+        ("empty.png", &[500]),
+        ("text.jpg", &[500]),
+        ("bomb.png", &[501]),
+        ("zero.png", &[500]),
+        ("liar.png", &[200, 500]),
+    ] {
+        for path in [
+            format!("{id}/info.json"),
+            format!("{id}/full/max/45/default.jpg"),
+        ] {
+            let r = s.get(&path);
+            assert!(
+                statuses.contains(&r.status),
+                "{path}: {} {}",
+                r.status,
+                r.text()
+            );
+            if r.status != 200 {
+                assert_eq!(r.text().lines().count(), 1, "{path}: {}", r.text());
+            }
+        }
+    }
+    assert_eq!(
+        s.get("quad.png/info.json").status,
+        200,
+        "server still answers"
+    );
+}
