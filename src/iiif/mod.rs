@@ -5,5 +5,5 @@ pub mod grammar;
 pub mod info;
 pub mod plan;
 
-pub use grammar::{Format, ImageRequest, ParseError, Quality};
+pub use grammar::{Format, IiifPath, ImageRequest, ParseError, Quality};
 pub use plan::{Limits, Plan, PlanError, Rect};
