@@ -11,11 +11,7 @@ use tessera::pipeline::{EncodeOptions, Filter, encode, transform};
 /// A 2048×1536 image with gradients and texture, so encoders have real work.
 fn picture() -> DynamicImage {
     DynamicImage::ImageRgb8(RgbImage::from_fn(2048, 1536, |x, y| {
-        image::Rgb([
-            (x / 8) as u8,
-            (y / 6) as u8,
-            ((x ^ y) & 0xff) as u8,
-        ])
+        image::Rgb([(x / 8) as u8, (y / 6) as u8, ((x ^ y) & 0xff) as u8])
     }))
 }
 
@@ -53,7 +49,9 @@ fn stages(c: &mut Criterion) {
         ("bilinear", Filter::Bilinear),
     ] {
         let p = thumb("x/full/!256,256/0/default.jpg");
-        group.bench_function(name, |b| b.iter(|| transform(img.clone(), &p, filter).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| transform(img.clone(), &p, filter).unwrap())
+        });
     }
     group.finish();
 
@@ -61,7 +59,9 @@ fn stages(c: &mut Criterion) {
     group.sample_size(20);
     for rot in ["90", "22.5"] {
         let p = thumb(&format!("x/0,0,512,512/max/{rot}/default.png"));
-        group.bench_function(rot, |b| b.iter(|| transform(img.clone(), &p, Filter::Lanczos3).unwrap()));
+        group.bench_function(rot, |b| {
+            b.iter(|| transform(img.clone(), &p, Filter::Lanczos3).unwrap())
+        });
     }
     group.finish();
 

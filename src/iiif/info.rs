@@ -53,18 +53,20 @@ pub struct InfoParams<'a> {
     pub min_size: u32,
 }
 
-/// The power-of-two reductions of a `w`×`h` image, smallest first, down to the first one whose
-/// longer edge is below `min_size`... but at least the full size, and only sizes the limits allow.
+/// The power-of-two reductions of a `w`×`h` image that the limits allow, smallest first: the
+/// full size, then halves while the longer edge stays at least `min_size`.
 pub fn sizes(w: u32, h: u32, min_size: u32, limits: &Limits) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     let mut factor = 1u32;
     loop {
-        let sw = w.div_ceil(factor);
-        let sh = h.div_ceil(factor);
+        let (sw, sh) = (w.div_ceil(factor), h.div_ceil(factor));
+        if factor > 1 && sw.max(sh) < min_size {
+            break;
+        }
         if limits.allows(sw, sh) {
             out.push((sw, sh));
         }
-        if sw.max(sh) <= min_size || (sw == 1 && sh == 1) || factor >= 1 << 30 {
+        if (sw == 1 && sh == 1) || factor >= 1 << 30 {
             break;
         }
         factor *= 2;
@@ -135,17 +137,14 @@ mod tests {
         let none = Limits::default();
         assert_eq!(
             sizes(1000, 600, 64, &none),
-            vec![(63, 38), (125, 75), (250, 150), (500, 300), (1000, 600)]
+            vec![(125, 75), (250, 150), (500, 300), (1000, 600)]
         );
         assert_eq!(sizes(50, 40, 64, &none), vec![(50, 40)]);
         let capped = Limits {
             max_width: Some(600),
             ..none
         };
-        assert_eq!(
-            sizes(1000, 600, 200, &capped),
-            vec![(125, 75), (250, 150), (500, 300)]
-        );
+        assert_eq!(sizes(1000, 600, 200, &capped), vec![(250, 150), (500, 300)]);
     }
 
     #[test]
