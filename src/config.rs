@@ -191,7 +191,12 @@ impl Config {
         Limits {
             max_width: some(self.image.max_width),
             max_height: some(self.image.max_height),
-            max_area: (self.image.max_area > 0).then_some(self.image.max_area),
+            // Never unlimited: an output as large as the largest source is the hard ceiling,
+            // so no URL can make the server allocate without bound.
+            max_area: Some(match self.image.max_area {
+                0 => self.source.max_pixels,
+                n => n.min(self.source.max_pixels),
+            }),
         }
     }
 
@@ -252,6 +257,17 @@ mod tests {
         assert_eq!(c.source.root, PathBuf::from("sample-images"));
         assert_eq!(c.limits().max_width, None);
         assert_eq!(c.limits().max_area, Some(40_000_000));
+        let unlimited = Overrides {
+            file: None,
+            settings: vec!["image.max_area=0".into(), "source.max_pixels=1000".into()],
+        };
+        assert_eq!(
+            Config::load(&unlimited, env(&[]))
+                .unwrap()
+                .limits()
+                .max_area,
+            Some(1000)
+        );
     }
 
     #[test]

@@ -351,6 +351,30 @@ fn base_uri_redirects_to_info_json() {
 }
 
 #[test]
+fn id_comes_from_host_never_from_forwarded_headers() {
+    let s = Server::start();
+    let forged = s.request(
+        "GET",
+        "quad.png/info.json",
+        &[
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Proto", "javascript"),
+            ("Forwarded", "host=evil.example;proto=https"),
+        ],
+    );
+    assert_eq!(forged.json()["id"], format!("{}/quad.png", s.base));
+    let named = s.request(
+        "GET",
+        "quad.png/info.json",
+        &[("Host", "images.example:8080")],
+    );
+    assert_eq!(
+        named.json()["id"],
+        "http://images.example:8080/iiif/3/quad.png"
+    );
+}
+
+#[test]
 fn base_url_from_configuration() {
     let s = Server::start_with(
         |root| common::quadrants().save(root.join("quad.png")).unwrap(),

@@ -111,19 +111,24 @@ async fn probe(state: &web::Data<AppState>, identifier: String) -> Result<Source
     Ok(info)
 }
 
-/// The public URL of the prefix: configured, or from how this request reached us.
+/// The public URL of the prefix: configured, or from how this request reached us. Only the
+/// `Host` header is used, never `X-Forwarded-*`/`Forwarded`: a CDN does not key its cache on
+/// those, so trusting them would let anyone plant a foreign `id` in a cached info.json. Behind
+/// a proxy that changes scheme or host, set `server.base_url`.
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
     let configured = state.config.server.base_url.trim_end_matches('/');
     if !configured.is_empty() {
         return configured.to_string();
     }
-    let conn = req.connection_info();
-    format!(
-        "{}://{}{}",
-        conn.scheme(),
-        conn.host(),
-        state.config.server.prefix
-    )
+    let host = header_str(req.headers(), header::HOST)
+        .map(str::to_string)
+        .unwrap_or_else(|| req.app_config().host().to_string());
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}{}", state.config.server.prefix)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

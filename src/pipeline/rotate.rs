@@ -2,7 +2,8 @@
 //! pixel moves; other angles are resampled with a Catmull-Rom bicubic kernel on premultiplied
 //! colour into the bounding box of the rotated image.
 
-use image::{DynamicImage, ImageBuffer, Rgba, Rgba32FImage};
+use image::{DynamicImage, ImageBuffer, Pixel, Primitive};
+use num_traits::NumCast;
 
 use crate::iiif::plan::{is_right_angle, rotated_size};
 
@@ -31,18 +32,18 @@ pub fn rotate(
             | DynamicImage::ImageLumaA16(_)
             | DynamicImage::ImageRgb16(_)
             | DynamicImage::ImageRgba16(_)
+            | DynamicImage::ImageRgb32F(_)
+            | DynamicImage::ImageRgba32F(_)
     );
     let background = if transparent_background {
         [0.0; 4]
     } else {
         [0.0, 0.0, 0.0, 1.0]
     };
-    let rotated =
-        DynamicImage::ImageRgba32F(rotate_arbitrary(&image.to_rgba32f(), degrees, background));
     if sixteen_bit {
-        DynamicImage::ImageRgba16(rotated.to_rgba16())
+        DynamicImage::ImageRgba16(rotate_arbitrary(&image.to_rgba16(), degrees, background))
     } else {
-        DynamicImage::ImageRgba8(rotated.to_rgba8())
+        DynamicImage::ImageRgba8(rotate_arbitrary(&image.to_rgba8(), degrees, background))
     }
 }
 
@@ -60,35 +61,45 @@ fn cubic(t: f32) -> f32 {
 
 /// Rotates by inverse mapping: each output pixel centre is rotated back into the source and
 /// sampled from its 4×4 neighbourhood. Pixels outside the source count as transparent, so the
-/// image's edges come out anti-aliased against `background` (straight RGBA).
-fn rotate_arbitrary(src: &Rgba32FImage, degrees: f64, background: [f32; 4]) -> Rgba32FImage {
+/// image's edges come out anti-aliased against `background` (straight RGBA, 0–1). Works on
+/// the source's own 8- or 16-bit samples, premultiplying per tap, so memory stays at one input
+/// and one output buffer.
+fn rotate_arbitrary<P>(
+    src: &ImageBuffer<P, Vec<P::Subpixel>>,
+    degrees: f64,
+    background: [f32; 4],
+) -> ImageBuffer<P, Vec<P::Subpixel>>
+where
+    P: Pixel + 'static,
+    P::Subpixel: Into<f32>,
+{
+    debug_assert_eq!(P::CHANNEL_COUNT, 4, "RGBA only");
     let (sw, sh) = src.dimensions();
     let (dw, dh) = rotated_size(sw, sh, degrees);
-    // Premultiply once so interpolation weights colour by coverage.
-    let premul: Vec<[f32; 4]> = src
-        .pixels()
-        .map(|p| {
-            let a = p[3];
-            [p[0] * a, p[1] * a, p[2] * a, a]
-        })
-        .collect();
+    let max: f32 = <P::Subpixel as Primitive>::DEFAULT_MAX_VALUE.into();
+    let raw = src.as_raw();
     let fetch = |x: i64, y: i64| -> [f32; 4] {
         if x < 0 || y < 0 || x >= sw as i64 || y >= sh as i64 {
-            [0.0; 4]
-        } else {
-            premul[(y as usize) * sw as usize + x as usize]
+            return [0.0; 4];
         }
+        let i = (y as usize * sw as usize + x as usize) * 4;
+        let a = raw[i + 3].into() / max;
+        [
+            raw[i].into() / max * a,
+            raw[i + 1].into() / max * a,
+            raw[i + 2].into() / max * a,
+            a,
+        ]
+    };
+    let to_sample = |v: f32| -> P::Subpixel {
+        NumCast::from((v.clamp(0.0, 1.0) * max).round())
+            .unwrap_or(<P::Subpixel as Primitive>::DEFAULT_MIN_VALUE)
     };
     let (sin, cos) = degrees.to_radians().sin_cos();
     let (sin, cos) = (sin as f32, cos as f32);
     let (scx, scy) = (sw as f32 / 2.0, sh as f32 / 2.0);
     let (dcx, dcy) = (dw as f32 / 2.0, dh as f32 / 2.0);
-    let bg_premul = [
-        background[0] * background[3],
-        background[1] * background[3],
-        background[2] * background[3],
-        background[3],
-    ];
+    let bg_alpha = background[3];
     ImageBuffer::from_fn(dw, dh, |ox, oy| {
         let dx = ox as f32 + 0.5 - dcx;
         let dy = oy as f32 + 0.5 - dcy;
@@ -96,41 +107,40 @@ fn rotate_arbitrary(src: &Rgba32FImage, degrees: f64, background: [f32; 4]) -> R
         let sx = dx * cos + dy * sin + scx - 0.5;
         let sy = -dx * sin + dy * cos + scy - 0.5;
         let (fx, fy) = (sx.floor(), sy.floor());
-        let (tx, ty) = (sx - fx, sy - fy);
         let mut acc = [0.0f32; 4];
-        for j in -1..=2i64 {
-            let wy = cubic(ty - j as f32);
-            if wy == 0.0 {
-                continue;
-            }
-            for i in -1..=2i64 {
-                let w = wy * cubic(tx - i as f32);
-                if w == 0.0 {
-                    continue;
-                }
-                let p = fetch(fx as i64 + i, fy as i64 + j);
-                for c in 0..4 {
-                    acc[c] += w * p[c];
+        // Farther than the kernel's reach from the image: nothing but background.
+        if fx >= -2.0 && fy >= -2.0 && fx <= sw as f32 + 1.0 && fy <= sh as f32 + 1.0 {
+            let (tx, ty) = (sx - fx, sy - fy);
+            let wx = [cubic(tx + 1.0), cubic(tx), cubic(tx - 1.0), cubic(tx - 2.0)];
+            for (j, wy) in [cubic(ty + 1.0), cubic(ty), cubic(ty - 1.0), cubic(ty - 2.0)]
+                .into_iter()
+                .enumerate()
+            {
+                for (i, w) in wx.iter().enumerate() {
+                    let p = fetch(fx as i64 + i as i64 - 1, fy as i64 + j as i64 - 1);
+                    for c in 0..4 {
+                        acc[c] += wy * w * p[c];
+                    }
                 }
             }
         }
         let a = acc[3].clamp(0.0, 1.0);
         // Composite over the background, then un-premultiply.
-        let out_a = a + bg_premul[3] * (1.0 - a);
-        let mut px = [0.0f32; 4];
+        let out_a = a + bg_alpha * (1.0 - a);
+        let mut px = [<P::Subpixel as Primitive>::DEFAULT_MIN_VALUE; 4];
         for c in 0..3 {
-            let v = acc[c].clamp(0.0, a) + bg_premul[c] * (1.0 - a);
-            px[c] = if out_a > 0.0 { v / out_a } else { 0.0 };
+            let v = acc[c].clamp(0.0, a) + background[c] * bg_alpha * (1.0 - a);
+            px[c] = to_sample(if out_a > 0.0 { v / out_a } else { 0.0 });
         }
-        px[3] = out_a;
-        Rgba(px)
+        px[3] = to_sample(out_a);
+        *P::from_slice(&px)
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{GenericImageView, Rgb, RgbImage};
+    use image::{GenericImageView, Rgb, RgbImage, Rgba};
 
     /// A 4×2 image whose pixels are all different, to tell every transform apart.
     fn sample() -> DynamicImage {
