@@ -464,7 +464,7 @@ impl fmt::Display for Format {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn req(s: &str) -> Result<ImageRequest, ParseError> {
@@ -721,6 +721,87 @@ mod tests {
                     identifier: id.into()
                 })
             );
+        }
+    }
+
+    /// Random valid requests (seeded, so failures reproduce) of every form.
+    pub(crate) fn random_request(rng: &mut fastrand::Rng) -> ImageRequest {
+        let dec = |rng: &mut fastrand::Rng, max: u32| {
+            let v = rng.u32(0..=max * 1000) as f64 / 1000.0;
+            if rng.bool() { v.trunc() } else { v }
+        };
+        let region = match rng.u8(0..4) {
+            0 => Region::Full,
+            1 => Region::Square,
+            2 => Region::Pixels {
+                x: rng.u32(0..3000),
+                y: rng.u32(0..3000),
+                w: rng.u32(0..3000),
+                h: rng.u32(0..3000),
+            },
+            _ => Region::Percent {
+                x: dec(rng, 100),
+                y: dec(rng, 100),
+                w: dec(rng, 100),
+                h: dec(rng, 100),
+            },
+        };
+        let (w, h) = (rng.u32(0..4000), rng.u32(0..4000));
+        let kind = match rng.u8(0..6) {
+            0 => SizeKind::Max,
+            1 => SizeKind::Width(w),
+            2 => SizeKind::Height(h),
+            3 => SizeKind::Percent(dec(rng, 300)),
+            4 => SizeKind::Exact(w, h),
+            _ => SizeKind::Confined(w, h),
+        };
+        ImageRequest {
+            region,
+            size: Size {
+                upscale: rng.bool(),
+                kind,
+            },
+            rotation: Rotation {
+                mirror: rng.bool(),
+                degrees: dec(rng, 359),
+            },
+            quality: [
+                Quality::Default,
+                Quality::Color,
+                Quality::Gray,
+                Quality::Bitonal,
+            ][rng.usize(0..4)],
+            format: Format::ALL[rng.usize(0..Format::ALL.len())],
+        }
+    }
+
+    /// Property: parse ∘ print is the identity on every valid request.
+    #[test]
+    fn printing_then_parsing_round_trips() {
+        let mut rng = fastrand::Rng::with_seed(2);
+        for _ in 0..20_000 {
+            let req = random_request(&mut rng);
+            let text = req.to_string();
+            let p: Vec<&str> = text.split('/').collect();
+            assert_eq!(
+                ImageRequest::parse(p[0], p[1], p[2], p[3]),
+                Ok(req),
+                "{text}"
+            );
+        }
+    }
+
+    /// Property: arbitrary text made of URL characters never panics the path parser.
+    #[test]
+    fn arbitrary_paths_never_panic() {
+        const ALPHABET: &[u8] = b"0123456789,.:!^/%2FfulsqaremxpctdegryjnoiwbhEF-~ ";
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..50_000 {
+            let len = rng.usize(0..48);
+            let s: String = (0..len)
+                .map(|_| ALPHABET[rng.usize(0..ALPHABET.len())] as char)
+                .collect();
+            let _ = parse_path(&s);
         }
     }
 

@@ -471,6 +471,50 @@ mod tests {
         assert_eq!(c("full/^600,/0/default.jpg"), "full/^600,400/0/default.jpg");
     }
 
+    /// Property: for random requests on random image sizes, a plan either fails cleanly or
+    /// stays inside the image and the limits, and its canonical form plans to the same work.
+    #[test]
+    fn random_plans_are_sound() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let limits = Limits {
+            max_width: Some(5000),
+            max_height: None,
+            max_area: Some(10_000_000),
+        };
+        let mut planned = 0;
+        for _ in 0..20_000 {
+            let req = crate::iiif::grammar::tests::random_request(&mut rng);
+            let (w, h) = (rng.u32(1..5000), rng.u32(1..5000));
+            let Ok(pl) = plan(&req, w, h, &limits) else {
+                continue;
+            };
+            planned += 1;
+            let c = pl.crop;
+            assert!(
+                c.w > 0 && c.h > 0 && c.x + c.w <= w && c.y + c.h <= h,
+                "{req} on {w}x{h}"
+            );
+            assert!(pl.scaled.0 > 0 && pl.scaled.1 > 0 && limits.allows(pl.scaled.0, pl.scaled.1));
+            assert!((0.0..360.0).contains(&pl.degrees));
+            let canonical = pl.canonical();
+            let s: Vec<&str> = canonical.split('/').collect();
+            let again = plan(
+                &ImageRequest::parse(s[0], s[1], s[2], s[3]).unwrap(),
+                w,
+                h,
+                &limits,
+            )
+            .unwrap_or_else(|e| panic!("{req} → {canonical}: {e}"));
+            assert_eq!(
+                (again.crop, again.scaled),
+                (pl.crop, pl.scaled),
+                "{req} → {canonical}"
+            );
+            assert_eq!(again.canonical(), canonical);
+        }
+        assert!(planned > 2_000, "only {planned} random requests planned");
+    }
+
     /// The canonical form is itself a valid request that plans to the same work.
     #[test]
     fn canonical_is_a_fixed_point() {
