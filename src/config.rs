@@ -32,7 +32,9 @@ pub enum ConfigError {
 pub struct Config {
     pub server: ServerConfig,
     pub source: SourceConfig,
+    pub data: DataConfig,
     pub cache: CacheConfig,
+    pub admin: AdminConfig,
     pub image: ImageConfig,
     pub log: LogConfig,
 }
@@ -56,8 +58,26 @@ pub struct SourceConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CacheConfig {
+pub struct DataConfig {
     pub dir: PathBuf,
+    pub memory_entries: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub max_files: u64,
+    pub high_watermark: f64,
+    pub low_watermark: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,12 +197,35 @@ impl Config {
                 self.server.prefix
             ));
         }
+        let c = &self.cache;
+        if !(0.0 < c.low_watermark && c.low_watermark < c.high_watermark && c.high_watermark <= 1.0)
+        {
+            return invalid(format!(
+                "cache watermarks must satisfy 0 < low_watermark ({}) < high_watermark ({}) <= 1",
+                c.low_watermark, c.high_watermark
+            ));
+        }
         if self.image.tile_size == 0 {
             return invalid("image.tile_size must be positive".into());
         }
         self.filter().map_err(ConfigError::Invalid)?;
         self.preferred_formats().map_err(ConfigError::Invalid)?;
         Ok(())
+    }
+
+    /// The catalogue database file.
+    pub fn catalogue_path(&self) -> PathBuf {
+        self.data.dir.join("catalogue.sqlite")
+    }
+
+    /// Cache bounds.
+    pub fn cache_limits(&self) -> crate::cache::CacheLimits {
+        crate::cache::CacheLimits {
+            max_bytes: self.cache.max_bytes,
+            max_files: self.cache.max_files,
+            high_watermark: self.cache.high_watermark,
+            low_watermark: self.cache.low_watermark,
+        }
     }
 
     /// Output limits for the planner and info.json.
@@ -233,6 +276,7 @@ impl Config {
     /// Resolves relative paths against `base` (the working directory).
     pub fn with_paths_under(mut self, base: &Path) -> Config {
         self.source.root = base.join(&self.source.root);
+        self.data.dir = base.join(&self.data.dir);
         self.cache.dir = base.join(&self.cache.dir);
         self
     }

@@ -4,10 +4,18 @@
 //! - [`source`]: identifiers to files, headers without decoding.
 //! - [`pipeline`]: decode → crop → resize → rotate → quality → encode.
 //! - [`http`]: the actix-web edge.
+//! - [`ingest`]: bulk cataloguing of the image root.
+//! - [`store`]: the SQLite asset catalogue.
+//! - [`cache`]: the derivative disk cache and request coalescing.
+//! - [`metrics`]: Prometheus series.
 //! - [`config`]: layered configuration.
 
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod iiif;
+pub mod ingest;
+pub mod metrics;
 pub mod pipeline;
 pub mod source;
+pub mod store;

@@ -2,18 +2,43 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use tessera::cache::{DiskCache, scan_stats};
 use tessera::config::{Config, Overrides};
+use tessera::ingest::{Outcome, image_files, ingest};
+use tessera::source::Sources;
+use tessera::store::Catalogue;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "A IIIF Image API 3.0 image server")]
 struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Args)]
+struct Common {
     /// Configuration file read on top of the embedded defaults.
     #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
+    /// Folder of source images (source.root).
+    #[arg(long, global = true, env = "TESSERA_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Folder for the catalogue (data.dir).
+    #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Folder of the derivative cache (cache.dir).
+    #[arg(long, global = true, env = "TESSERA_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Any configuration key, e.g. --set image.jpeg_quality=90 (repeatable).
+    #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
+    settings: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -23,15 +48,28 @@ enum Command {
         /// Address and port to listen on (server.bind).
         #[arg(long, env = "TESSERA_BIND", value_name = "ADDR:PORT")]
         bind: Option<String>,
-        /// Folder of source images (source.root).
-        #[arg(long, env = "TESSERA_ROOT", value_name = "DIR")]
-        root: Option<PathBuf>,
-        /// Folder for derived data (cache.dir).
-        #[arg(long, env = "TESSERA_CACHE_DIR", value_name = "DIR")]
-        cache_dir: Option<PathBuf>,
-        /// Any configuration key, e.g. --set image.jpeg_quality=90 (repeatable).
-        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-        settings: Vec<String>,
+    },
+    /// Catalogue every image below DIR (default: the image root), reading headers only.
+    /// Re-running it re-reads only what changed.
+    Ingest {
+        /// A folder inside the image root.
+        dir: Option<PathBuf>,
+    },
+    /// Inspect or empty the derivative cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Entries and bytes on disk.
+    Stats,
+    /// Remove the derivatives of one identifier, or of everything.
+    Purge {
+        /// Identifier whose derivatives to remove; all when absent.
+        identifier: Option<String>,
     },
 }
 
@@ -40,52 +78,145 @@ fn toml_string(v: &str) -> String {
     toml::Value::String(v.to_string()).to_string()
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let Command::Serve {
-        bind,
-        root,
-        cache_dir,
-        settings,
-    } = cli.command;
+fn load(common: Common, bind: Option<String>) -> Result<Config, String> {
     let mut all = Vec::new();
+    let mut path_setting = |key: &str, v: Option<PathBuf>| {
+        if let Some(v) = v {
+            all.push(format!("{key}={}", toml_string(&v.to_string_lossy())));
+        }
+    };
+    path_setting("source.root", common.root);
+    path_setting("data.dir", common.data_dir);
+    path_setting("cache.dir", common.cache_dir);
     if let Some(b) = bind {
         all.push(format!("server.bind={}", toml_string(&b)));
     }
-    if let Some(r) = root {
-        all.push(format!("source.root={}", toml_string(&r.to_string_lossy())));
-    }
-    if let Some(c) = cache_dir {
-        all.push(format!("cache.dir={}", toml_string(&c.to_string_lossy())));
-    }
-    all.extend(settings);
+    all.extend(common.settings);
     let overrides = Overrides {
-        file: cli.config,
+        file: common.config,
         settings: all,
     };
-    let config = match Config::load(&overrides, std::env::vars()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tessera: {e}");
-            return ExitCode::from(2);
-        }
+    let config = Config::load(&overrides, std::env::vars()).map_err(|e| e.to_string())?;
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    Ok(config.with_paths_under(&cwd))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let bind = match &cli.command {
+        Command::Serve { bind } => bind.clone(),
+        _ => None,
     };
-    init_logging(&config.log.level);
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let state = match tessera::http::AppState::new(config.with_paths_under(&cwd)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tessera: {e}");
-            return ExitCode::from(2);
+    let result = load(cli.common, bind).and_then(|config| {
+        init_logging(&config.log.level);
+        match cli.command {
+            Command::Serve { .. } => serve(config),
+            Command::Ingest { dir } => run_ingest(config, dir),
+            Command::Cache { action } => cache(config, action),
         }
-    };
-    match actix_web::rt::System::new().block_on(tessera::http::serve(state)) {
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tessera: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let state = tessera::http::AppState::new(config).map_err(|e| e.to_string())?;
+    actix_web::rt::System::new()
+        .block_on(tessera::http::serve(state))
+        .map_err(|e| e.to_string())
+}
+
+fn sources(config: &Config) -> Result<Sources, String> {
+    let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
+        .map_err(|e| e.to_string())?;
+    Sources::new(
+        &config.source.root,
+        config.source.max_pixels,
+        Arc::new(catalogue),
+    )
+    .map_err(|e| format!("image root {}: {e}", config.source.root.display()))
+}
+
+fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
+    let sources = sources(&config)?;
+    let dir = match dir {
+        Some(d) => d
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", d.display()))?,
+        None => sources.root().to_path_buf(),
+    };
+    if !dir.starts_with(sources.root()) {
+        return Err(format!(
+            "{} is not inside the image root {}",
+            dir.display(),
+            sources.root().display()
+        ));
+    }
+    let files = image_files(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} files, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("valid template"),
+    );
+    let start = Instant::now();
+    let report = ingest(&sources, &files, |file, outcome| {
+        if let Outcome::Failed(e) = outcome {
+            bar.println(format!("unreadable: {}: {e}", file.display()));
+        }
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "ingested {} files in {secs:.1}s ({:.0}/s): {} added, {} updated, {} unchanged, {} unreadable; catalogue holds {}",
+        files.len(),
+        files.len() as f64 / secs.max(1e-9),
+        report.added,
+        report.updated,
+        report.unchanged,
+        report.failed,
+        sources.catalogue().count().map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn cache(config: Config, action: CacheAction) -> Result<(), String> {
+    let dir = &config.cache.dir;
+    match action {
+        CacheAction::Stats => {
+            let s = scan_stats(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            println!(
+                "{}: {} entries, {} bytes ({:.1}% of cache.max_bytes)",
+                dir.display(),
+                s.entries,
+                s.bytes,
+                100.0 * s.bytes as f64 / config.cache.max_bytes.max(1) as f64
+            );
+        }
+        CacheAction::Purge { identifier } => {
+            let cache = DiskCache::open(dir, config.cache_limits())
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            let purged = match identifier {
+                None => cache.purge_all(),
+                Some(id) => {
+                    let asset = sources(&config)?
+                        .asset(&id)
+                        .map_err(|e| format!("{id}: {e}"))?;
+                    cache.purge_content(&asset.content_hash)
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            println!("purged {purged} entries");
+        }
+    }
+    Ok(())
 }
 
 /// Logs to stderr (stdout carries the one "listening on" line); RUST_LOG wins over config.

@@ -26,6 +26,15 @@ pub enum HttpError {
     Method,
     #[error("render task failed: {0}")]
     Task(String),
+    /// The same error, handed to every request that waited for one coalesced render.
+    #[error(transparent)]
+    Shared(std::sync::Arc<HttpError>),
+    #[error("admin API: send Authorization: Bearer <admin.token>")]
+    Unauthorized,
+    #[error("admin API: {0}")]
+    Forbidden(&'static str),
+    #[error("cache: {0}")]
+    Cache(std::io::Error),
 }
 
 impl HttpError {
@@ -51,6 +60,7 @@ impl HttpError {
                 SourceError::Unreadable(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "unreadable_source")
                 }
+                SourceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "catalogue_unavailable"),
             },
             HttpError::Pipeline(PipelineError::Decode(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "decode_failed")
@@ -64,6 +74,10 @@ impl HttpError {
             HttpError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             HttpError::Method => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             HttpError::Task(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            HttpError::Shared(inner) => inner.status_and_code(),
+            HttpError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            HttpError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            HttpError::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cache_failed"),
         }
     }
 }
@@ -83,6 +97,12 @@ impl ResponseError for HttpError {
             // A failure must not stick in a browser or CDN cache.
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header(("X-Tessera-Error", HeaderValue::from_static(code)));
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, "5"));
+        }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
         }

@@ -5,12 +5,18 @@ use std::time::SystemTime;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use std::sync::Arc;
+
+use actix_web::HttpMessage;
+use bytes::Bytes;
+
 use super::negotiate::{etag, http_date, not_modified, prefers_json_ld};
-use super::{AppState, HttpError};
+use super::{AppState, HttpError, RouteName};
+use crate::cache::CacheKey;
 use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::info::{InfoParams, JSON_LD_MEDIA_TYPE, PROFILE_URI, info_json};
-use crate::iiif::plan;
-use crate::source::{self, SourceInfo};
+use crate::iiif::{Format, Plan, plan};
+use crate::store::Asset;
 
 /// Dispatches a GET or HEAD below the prefix.
 pub async fn handle(
@@ -25,61 +31,35 @@ pub async fn handle(
         .and_then(|p| p.strip_prefix('/'))
         .ok_or(HttpError::NoRoute)?;
     let base = base_url(&req, &state);
-    match parse_path(below)? {
+    let parsed = parse_path(below);
+    let route = match &parsed {
+        Ok(IiifPath::Base { .. }) => "base",
+        Ok(IiifPath::Info { .. }) => "info",
+        _ => "image",
+    };
+    req.extensions_mut().insert(RouteName(route));
+    match parsed? {
         IiifPath::Base { identifier } => Ok(HttpResponse::SeeOther()
             .insert_header((
                 header::LOCATION,
                 format!("{base}/{}/info.json", encode_identifier(&identifier)),
             ))
             .finish()),
-        IiifPath::Info { identifier } => {
-            let src = probe(&state, identifier.clone()).await?;
-            let id = format!("{base}/{}", encode_identifier(&identifier));
-            let json_ld = req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(prefers_json_ld);
-            let body = info_json(&InfoParams {
-                id: &id,
-                width: src.width,
-                height: src.height,
-                limits: state.limits,
-                tile_size: state.config.image.tile_size,
-                preferred_formats: &state.preferred_formats,
-                min_size: state.config.image.sizes_min_edge,
-            })
-            .to_string();
-            // The body depends on the source, the id (host) and configuration: hash the body.
-            let tag = etag(&[b"info", body.as_bytes()]);
-            let media_type = if json_ld {
-                JSON_LD_MEDIA_TYPE
-            } else {
-                "application/json"
-            };
-            let (mut res, fresh) = cacheable(&req, &state, &tag, src.modified);
-            res.insert_header((header::VARY, "Accept"));
-            if fresh {
-                return Ok(res.finish());
-            }
-            Ok(res.content_type(media_type).body(body))
-        }
+        IiifPath::Info { identifier } => info(&req, &state, &base, identifier).await,
         IiifPath::Image {
             identifier,
             request,
         } => {
-            let src = probe(&state, identifier.clone()).await?;
+            let asset = asset(&state, identifier.clone()).await?;
+            let src = &asset.source;
             let plan = plan::plan(&request, src.width, src.height, &state.limits)?;
             let canonical = plan.canonical();
-            let tag = etag(&[
-                b"image",
-                identifier.as_bytes(),
-                canonical.as_bytes(),
-                &src.bytes.to_le_bytes(),
-                http_date(src.modified).as_bytes(),
-                format!("{:?}", state.render).as_bytes(),
-            ]);
-            let (mut res, fresh) = cacheable(&req, &state, &tag, src.modified);
+            let key = CacheKey::new(
+                &asset.content_hash,
+                &[canonical.as_bytes(), state.render_fingerprint.as_bytes()],
+                plan.format.extension(),
+            );
+            let (mut res, fresh) = cacheable(&req, &state, &key.etag(), src.modified);
             res.insert_header((
                 header::LINK,
                 format!(
@@ -90,25 +70,128 @@ pub async fn handle(
             if fresh {
                 return Ok(res.finish());
             }
-            let options = state.render;
-            let bytes = web::block(move || crate::pipeline::render(&src, &plan, &options))
-                .await
-                .map_err(|e| HttpError::Task(e.to_string()))??;
+            let bytes = derivative(&state, key, asset.clone(), plan).await?;
             Ok(res.content_type(plan.format.media_type()).body(bytes))
         }
     }
 }
 
-/// Resolves and probes a source off the async executor (both touch the file system).
-async fn probe(state: &web::Data<AppState>, identifier: String) -> Result<SourceInfo, HttpError> {
+async fn info(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    base: &str,
+    identifier: String,
+) -> Result<HttpResponse, HttpError> {
+    let asset = asset(state, identifier.clone()).await?;
+    let id = format!("{base}/{}", encode_identifier(&identifier));
+    let json_ld = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(prefers_json_ld);
+    let own_preferred: Option<Vec<Format>> = asset
+        .properties
+        .preferred_formats
+        .as_ref()
+        .map(|fs| fs.iter().filter_map(|f| f.parse().ok()).collect());
+    let mut doc = info_json(&InfoParams {
+        id: &id,
+        width: asset.source.width,
+        height: asset.source.height,
+        limits: state.limits,
+        tile_size: state.config.image.tile_size,
+        preferred_formats: own_preferred.as_deref().unwrap_or(&state.preferred_formats),
+        min_size: state.config.image.sizes_min_edge,
+    });
+    let props = &asset.properties;
+    let obj = doc.as_object_mut().expect("info.json is an object");
+    if let Some(r) = &props.rights {
+        obj.insert("rights".into(), r.clone().into());
+    }
+    for (name, value) in [
+        ("partOf", &props.part_of),
+        ("seeAlso", &props.see_also),
+        ("service", &props.service),
+    ] {
+        if let Some(v) = value {
+            obj.insert(name.into(), v.clone().into());
+        }
+    }
+    let body = doc.to_string();
+    // The body depends on the source, the id (host) and configuration: hash the body.
+    let tag = etag(&[b"info", body.as_bytes()]);
+    let media_type = if json_ld {
+        JSON_LD_MEDIA_TYPE
+    } else {
+        "application/json"
+    };
+    let (mut res, fresh) = cacheable(req, state, &tag, asset.source.modified);
+    res.insert_header((header::VARY, "Accept"));
+    if fresh {
+        return Ok(res.finish());
+    }
+    Ok(res.content_type(media_type).body(body))
+}
+
+/// The current catalogue entry of an identifier, off the async executor (it may stat, probe
+/// and hash files and write SQLite).
+async fn asset(state: &web::Data<AppState>, identifier: String) -> Result<Arc<Asset>, HttpError> {
     let state = state.clone();
-    let info = web::block(move || {
-        let path = source::resolve(&state.root, &identifier)?;
-        source::probe(&path, state.config.source.max_pixels)
-    })
-    .await
-    .map_err(|e| HttpError::Task(e.to_string()))??;
-    Ok(info)
+    let asset = web::block(move || state.sources.asset(&identifier))
+        .await
+        .map_err(|e| HttpError::Task(e.to_string()))??;
+    Ok(asset)
+}
+
+/// The derivative's bytes: from the disk cache without decoding, or rendered once however
+/// many identical requests arrive together, then stored.
+async fn derivative(
+    state: &web::Data<AppState>,
+    key: CacheKey,
+    asset: Arc<Asset>,
+    plan: Plan,
+) -> Result<Bytes, HttpError> {
+    if let Some(cache) = &state.cache {
+        let (cache, k) = (cache.clone(), key.clone());
+        if let Some(hit) = web::block(move || cache.get(&k))
+            .await
+            .map_err(|e| HttpError::Task(e.to_string()))?
+        {
+            return Ok(hit);
+        }
+    }
+    let st = state.clone();
+    let (result, joined) = state
+        .coalescer
+        .run(key.clone(), || async move {
+            let m = &st.metrics;
+            m.renders_in_flight.inc();
+            let worker = st.clone();
+            let rendered = web::block(move || {
+                let r = crate::pipeline::render(&asset.source, &plan, &worker.render)?;
+                if let Some(cache) = &worker.cache
+                    && let Err(e) = cache.put(&key, &r.bytes)
+                {
+                    // Serving the image matters more than keeping it: log and go on.
+                    tracing::warn!(error = %e, "could not write cache entry");
+                }
+                Ok::<_, HttpError>(r)
+            })
+            .await;
+            m.renders_in_flight.dec();
+            let r = rendered
+                .map_err(|e| Arc::new(HttpError::Task(e.to_string())))?
+                .map_err(Arc::new)?;
+            m.renders.inc();
+            m.decode_seconds.observe(r.decode_time.as_secs_f64());
+            m.render_seconds.observe(r.total_time.as_secs_f64());
+            Ok(Bytes::from(r.bytes))
+        })
+        .await;
+    if joined {
+        state.metrics.coalesced_waits.inc();
+    }
+    result.map_err(HttpError::Shared)
 }
 
 /// The public URL of the prefix: configured, or from how this request reached us. Only the

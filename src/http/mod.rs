@@ -2,12 +2,13 @@
 //! [`crate::iiif`], resolve with [`crate::source`] and render with [`crate::pipeline`] off the
 //! async executor; errors become statuses in [`error`].
 
+mod admin;
 pub mod error;
 mod iiif;
 pub mod negotiate;
+mod ops;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -16,9 +17,19 @@ use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
 
+use std::sync::Arc;
+
+use actix_web::HttpMessage;
+use bytes::Bytes;
+
+use crate::cache::coalesce::Coalescer;
+use crate::cache::{CacheCounters, CacheKey, DiskCache};
 use crate::config::Config;
 use crate::iiif::{Format, Limits};
+use crate::metrics::Metrics;
 use crate::pipeline::RenderOptions;
+use crate::source::Sources;
+use crate::store::Catalogue;
 pub use error::HttpError;
 
 /// Everything a request handler needs, built once at start-up.
@@ -26,35 +37,63 @@ pub struct AppState {
     pub config: Config,
     pub limits: Limits,
     pub render: RenderOptions,
+    /// Encoder and filter settings as text: part of every derivative's cache key, so a
+    /// configuration change never serves bytes made under the old one.
+    pub render_fingerprint: String,
     pub preferred_formats: Vec<Format>,
-    /// The image root, canonicalised.
-    pub root: PathBuf,
+    pub sources: Sources,
+    pub cache: Option<Arc<DiskCache>>,
+    pub coalescer: Coalescer<CacheKey, Result<Bytes, Arc<HttpError>>>,
+    pub metrics: Metrics,
 }
 
 impl AppState {
-    /// Checks the configuration against the machine (root readable, cache folder writable).
+    /// Opens the catalogue and the cache and checks the configuration against the machine.
     pub fn new(config: Config) -> std::io::Result<AppState> {
-        let root = config.source.root.canonicalize().map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("image root {}: {e}", config.source.root.display()),
+        let context = |what: String| {
+            move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
+            .map_err(std::io::Error::other)?;
+        let sources = Sources::new(
+            &config.source.root,
+            config.source.max_pixels,
+            Arc::new(catalogue),
+        )
+        .map_err(context(format!(
+            "image root {}",
+            config.source.root.display()
+        )))?;
+        let cache = if config.cache.enabled {
+            Some(
+                DiskCache::open(&config.cache.dir, config.cache_limits()).map_err(context(
+                    format!("cache folder {}", config.cache.dir.display()),
+                ))?,
             )
-        })?;
-        std::fs::create_dir_all(&config.cache.dir).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cache folder {}: {e}", config.cache.dir.display()),
-            )
-        })?;
+        } else {
+            None
+        };
+        let counters = cache
+            .as_ref()
+            .map_or_else(CacheCounters::default, |c| c.counters.clone());
+        let render = config.render_options();
         Ok(AppState {
             limits: config.limits(),
-            render: config.render_options(),
+            render_fingerprint: format!("{render:?}"),
+            render,
             preferred_formats: config.preferred_formats().map_err(std::io::Error::other)?,
-            root,
+            sources,
+            cache,
+            coalescer: Coalescer::default(),
+            metrics: Metrics::new(&counters),
             config,
         })
     }
 }
+
+/// The route a request took, for metrics labels (set by handlers as a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteName(pub &'static str);
 
 /// Binds, prints the address it listens on (one line on stdout, for scripts), and serves
 /// until SIGINT/SIGTERM.
@@ -68,14 +107,14 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         n => n,
     };
     let prefix = state.config.server.prefix.clone();
-    tracing::info!(%addr, prefix, root = %state.root.display(), workers, "serving");
+    tracing::info!(%addr, prefix, root = %state.sources.root().display(), workers, "serving");
     println!("tessera listening on http://{addr}{prefix}");
     let state = web::Data::new(state);
     HttpServer::new(move || {
         let pattern = format!("{prefix}/{{tail:.*}}");
         App::new()
             .app_data(state.clone())
-            .wrap(from_fn(log_request))
+            .wrap(from_fn(observe))
             .wrap(
                 DefaultHeaders::new()
                     .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
@@ -84,6 +123,8 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
                         "Link, ETag, Last-Modified, X-Tessera-Error",
                     )),
             )
+            .configure(ops::routes)
+            .configure(admin::routes)
             .service(
                 web::resource(pattern)
                     .route(
@@ -129,22 +170,33 @@ async fn fallback(req: HttpRequest) -> Result<HttpResponse, HttpError> {
     }
 }
 
-/// One structured log line per request. The query string is left out on purpose: later
-/// features carry personal data there.
-async fn log_request(
+/// One structured log line and the request metrics per request. The query string is left out
+/// on purpose: later features carry personal data there.
+async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
-    tracing::info!(
-        %method,
-        path,
-        status = res.status().as_u16(),
-        ms = start.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let elapsed = start.elapsed().as_secs_f64();
+    let route = res
+        .request()
+        .extensions()
+        .get::<RouteName>()
+        .map_or("other", |r| r.0);
+    let status = res.status().as_u16();
+    if let Some(state) = state {
+        let m = &state.metrics;
+        m.requests
+            .with_label_values(&[route, res.status().as_str()])
+            .inc();
+        m.request_seconds
+            .with_label_values(&[route])
+            .observe(elapsed);
+    }
+    tracing::info!(%method, path, route, status, ms = elapsed * 1000.0, "request");
     Ok(res)
 }

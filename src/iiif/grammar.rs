@@ -81,7 +81,8 @@ pub fn parse_path(path: &str) -> Result<IiifPath, ParseError> {
     }
 }
 
-fn decode_identifier(raw: &str) -> Result<String, ParseError> {
+/// Percent-decodes one identifier segment exactly once; it must be UTF-8 and hold no NUL.
+pub fn decode_identifier(raw: &str) -> Result<String, ParseError> {
     if raw.is_empty() {
         return Err(ParseError::Identifier("empty"));
     }

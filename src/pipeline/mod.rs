@@ -11,6 +11,8 @@ pub mod quality;
 pub mod resize;
 pub mod rotate;
 
+use std::time::{Duration, Instant};
+
 use image::DynamicImage;
 
 use crate::iiif::Plan;
@@ -44,15 +46,30 @@ pub struct RenderOptions {
     pub max_decode_bytes: u64,
 }
 
+/// An encoded image and where the time went.
+#[derive(Debug)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub decode_time: Duration,
+    pub total_time: Duration,
+}
+
 /// Renders `plan` from `source` into encoded bytes.
 pub fn render(
     source: &SourceInfo,
     plan: &Plan,
     options: &RenderOptions,
-) -> Result<Vec<u8>, PipelineError> {
+) -> Result<Rendered, PipelineError> {
+    let start = Instant::now();
     let image = decode::decode(source, options.max_decode_bytes)?;
+    let decode_time = start.elapsed();
     let image = transform(image, plan, options.filter)?;
-    encode::encode(&image, plan.format, &options.encode)
+    let bytes = encode::encode(&image, plan.format, &options.encode)?;
+    Ok(Rendered {
+        bytes,
+        decode_time,
+        total_time: start.elapsed(),
+    })
 }
 
 /// Every stage between decode and encode, on an image the size of the (oriented) source.

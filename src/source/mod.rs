@@ -1,8 +1,10 @@
 //! Sources: mapping identifiers to files under the image root, and reading what a plan needs
 //! (format, oriented size, orientation) from the file's header without decoding pixels.
 
+pub mod catalogued;
 mod resolve;
 
+pub use catalogued::Sources;
 pub use resolve::resolve;
 
 use std::fs::File;
@@ -31,6 +33,8 @@ pub enum SourceError {
     Unsupported(String),
     #[error("source could not be read: {0}")]
     Unreadable(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The source formats Tessera reads.
@@ -48,7 +52,7 @@ pub const EXTENSIONS: [&str; 12] = [
 ];
 
 /// What is known about a source from its header and file metadata.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceInfo {
     pub path: PathBuf,
     pub format: ImageFormat,
@@ -57,6 +61,8 @@ pub struct SourceInfo {
     /// Height after EXIF orientation is applied.
     pub height: u32,
     pub orientation: Orientation,
+    /// The stored pixel layout, e.g. `Rgb8`, `Cmyk8`, `L16`.
+    pub pixel_format: String,
     pub bytes: u64,
     pub modified: SystemTime,
 }
@@ -112,6 +118,7 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
     }
     // A broken EXIF block is not worth refusing the image for: show it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let pixel_format = format!("{:?}", decoder.original_color_type());
     let (width, height) = if swaps_axes(orientation) {
         (h, w)
     } else {
@@ -123,6 +130,7 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
         width,
         height,
         orientation,
+        pixel_format,
         bytes: meta.len(),
         modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
     })

@@ -68,6 +68,8 @@ impl Server {
             .arg(&root)
             .arg("--cache-dir")
             .arg(dir.path().join("cache"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
             .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())

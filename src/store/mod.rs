@@ -1,0 +1,294 @@
+//! The asset catalogue: one SQLite database (WAL mode) under the data directory with what is
+//! known about each identifier, behind an in-memory LRU so the hot path never touches SQLite.
+//!
+//! Pure persistence: deciding *when* an entry is stale is [`crate::source::Sources`]' job.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use image::ImageFormat;
+use image::metadata::Orientation;
+use lru::LruCache;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::source::SourceInfo;
+
+/// Why the catalogue failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("catalogue database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("catalogue folder {0}: {1}")]
+    Folder(PathBuf, std::io::Error),
+    #[error("catalogue row for '{0}' is not readable: {1}")]
+    Row(String, String),
+}
+
+/// Optional descriptive properties info.json can carry (§5.5, §5.6), from a sidecar file
+/// `<image file>.json` next to the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Properties {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub see_also: Option<Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_formats: Option<Vec<String>>,
+}
+
+/// Everything known about one identifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asset {
+    pub identifier: String,
+    pub source: SourceInfo,
+    /// BLAKE3 of the source file's bytes, hex.
+    pub content_hash: String,
+    /// Modification time of the sidecar file, if there is one (a change re-reads it).
+    pub sidecar_modified: Option<SystemTime>,
+    pub properties: Properties,
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &["CREATE TABLE assets (
+        identifier       TEXT PRIMARY KEY,
+        path             TEXT NOT NULL,
+        format           TEXT NOT NULL,
+        width            INTEGER NOT NULL,
+        height           INTEGER NOT NULL,
+        orientation      INTEGER NOT NULL,
+        pixel_format     TEXT NOT NULL,
+        bytes            INTEGER NOT NULL,
+        modified_ns      INTEGER NOT NULL,
+        sidecar_ns       INTEGER,
+        content_hash     TEXT NOT NULL,
+        properties       TEXT NOT NULL,
+        updated_at       INTEGER NOT NULL
+    )"];
+
+fn nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn from_nanos(n: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(n.max(0) as u64)
+}
+
+/// The SQLite catalogue with its in-memory LRU.
+pub struct Catalogue {
+    conn: Mutex<Connection>,
+    memory: Mutex<LruCache<String, Arc<Asset>>>,
+}
+
+impl Catalogue {
+    /// Opens (creating if needed) the database at `path`, keeping up to `memory_entries`
+    /// assets in memory.
+    pub fn open(path: &Path, memory_entries: usize) -> Result<Catalogue, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Folder(dir.to_path_buf(), e))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        Ok(Catalogue {
+            conn: Mutex::new(conn),
+            memory: Mutex::new(LruCache::new(
+                NonZeroUsize::new(memory_entries.max(1)).expect("at least one"),
+            )),
+        })
+    }
+
+    /// The asset for `identifier`: from memory, else from SQLite (then remembered).
+    pub fn get(&self, identifier: &str) -> Result<Option<Arc<Asset>>, StoreError> {
+        if let Some(a) = self.memory.lock().expect("lru lock").get(identifier) {
+            return Ok(Some(a.clone()));
+        }
+        let row = self
+            .conn
+            .lock()
+            .expect("db lock")
+            .query_row(
+                "SELECT path, format, width, height, orientation, pixel_format, bytes,
+                        modified_ns, sidecar_ns, content_hash, properties
+                 FROM assets WHERE identifier = ?1",
+                [identifier],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, u32>(3)?,
+                        r.get::<_, u8>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                        r.get::<_, String>(9)?,
+                        r.get::<_, String>(10)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((
+            path,
+            format,
+            width,
+            height,
+            orientation,
+            pixel_format,
+            bytes,
+            modified,
+            sidecar,
+            hash,
+            props,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        let bad = |m: String| StoreError::Row(identifier.to_string(), m);
+        let asset = Arc::new(Asset {
+            identifier: identifier.to_string(),
+            source: SourceInfo {
+                path: PathBuf::from(path),
+                format: ImageFormat::from_extension(&format)
+                    .ok_or_else(|| bad(format!("format {format}")))?,
+                width,
+                height,
+                orientation: Orientation::from_exif(orientation)
+                    .ok_or_else(|| bad(format!("orientation {orientation}")))?,
+                pixel_format,
+                bytes: bytes as u64,
+                modified: from_nanos(modified),
+            },
+            content_hash: hash,
+            sidecar_modified: sidecar.map(from_nanos),
+            properties: serde_json::from_str(&props).map_err(|e| bad(e.to_string()))?,
+        });
+        self.memory
+            .lock()
+            .expect("lru lock")
+            .put(identifier.to_string(), asset.clone());
+        Ok(Some(asset))
+    }
+
+    /// Stores (inserts or replaces) an asset.
+    pub fn put(&self, asset: Asset) -> Result<Arc<Asset>, StoreError> {
+        let s = &asset.source;
+        self.conn.lock().expect("db lock").execute(
+            "INSERT OR REPLACE INTO assets (identifier, path, format, width, height, orientation,
+                 pixel_format, bytes, modified_ns, sidecar_ns, content_hash, properties, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                asset.identifier,
+                s.path.to_string_lossy(),
+                s.format.extensions_str()[0],
+                s.width,
+                s.height,
+                s.orientation.to_exif(),
+                s.pixel_format,
+                s.bytes as i64,
+                nanos(s.modified),
+                asset.sidecar_modified.map(nanos),
+                asset.content_hash,
+                serde_json::to_string(&asset.properties).expect("properties serialise"),
+                nanos(SystemTime::now()),
+            ],
+        )?;
+        let asset = Arc::new(asset);
+        self.memory
+            .lock()
+            .expect("lru lock")
+            .put(asset.identifier.clone(), asset.clone());
+        Ok(asset)
+    }
+
+    /// Forgets an identifier (its file is gone).
+    pub fn remove(&self, identifier: &str) -> Result<(), StoreError> {
+        self.memory.lock().expect("lru lock").pop(identifier);
+        self.conn
+            .lock()
+            .expect("db lock")
+            .execute("DELETE FROM assets WHERE identifier = ?1", [identifier])?;
+        Ok(())
+    }
+
+    /// How many identifiers the catalogue holds.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .lock()
+            .expect("db lock")
+            .query_row("SELECT COUNT(*) FROM assets", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    /// A cheap query proving the database answers (for `/readyz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .expect("db lock")
+            .query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(id: &str, hash: &str) -> Asset {
+        Asset {
+            identifier: id.into(),
+            source: SourceInfo {
+                path: PathBuf::from(format!("/images/{id}.jpg")),
+                format: ImageFormat::Jpeg,
+                width: 600,
+                height: 400,
+                orientation: Orientation::Rotate90,
+                pixel_format: "Rgb8".into(),
+                bytes: 1234,
+                modified: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+            },
+            content_hash: hash.into(),
+            sidecar_modified: None,
+            properties: Properties {
+                rights: Some("http://creativecommons.org/publicdomain/zero/1.0/".into()),
+                ..Properties::default()
+            },
+        }
+    }
+
+    #[test]
+    fn assets_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data/catalogue.sqlite");
+        {
+            let c = Catalogue::open(&db, 10).unwrap();
+            c.put(asset("a", "h1")).unwrap();
+            c.put(asset("b", "h2")).unwrap();
+            c.put(asset("a", "h3")).unwrap();
+            assert_eq!(c.count().unwrap(), 2);
+        }
+        let c = Catalogue::open(&db, 1).unwrap();
+        assert_eq!(*c.get("a").unwrap().unwrap(), asset("a", "h3"));
+        assert_eq!(c.get("b").unwrap().unwrap().content_hash, "h2");
+        assert!(c.get("zzz").unwrap().is_none());
+        c.remove("a").unwrap();
+        assert!(c.get("a").unwrap().is_none());
+        c.ping().unwrap();
+    }
+}
