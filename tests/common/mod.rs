@@ -16,9 +16,9 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT/iiif/3`
     pub base: String,
-    /// The temporary image root (also holds the cache folder).
+    /// The image root; its parent holds `cache/` and `data/`.
     pub root: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     agent: ureq::Agent,
 }
 
@@ -59,17 +59,25 @@ impl Server {
     /// Starts a server over a fresh root that `fill` populates, with extra `serve` arguments.
     pub fn start_with(fill: impl FnOnce(&Path), args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(&root).unwrap();
-        fill(&root);
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        fill(&dir.path().join("root"));
+        let mut server = Self::start_in(dir.path(), args);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server over `dir/root`, with its cache in `dir/cache` and catalogue in
+    /// `dir/data`, which outlive it (for restart tests).
+    pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        let root = dir.join("root");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .args(["--bind", "127.0.0.1:0", "--root"])
             .arg(&root)
             .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
+            .arg(dir.join("cache"))
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -96,7 +104,7 @@ impl Server {
             child,
             base,
             root,
-            _dir: dir,
+            _dir: None,
             agent,
         }
     }
@@ -139,6 +147,17 @@ impl Server {
 
     pub fn get(&self, path: &str) -> Reply {
         self.request("GET", path, &[])
+    }
+
+    /// The value of an unlabelled series (or the sum over a labelled one's matching lines)
+    /// from `/metrics`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.get(&format!("{}/metrics", self.origin())).text();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split([' ', '{']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 }
 
