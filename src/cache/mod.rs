@@ -32,18 +32,22 @@ pub struct CacheKey {
     pub ext: &'static str,
 }
 
+/// BLAKE3 over `parts`, length-prefixed so ("ab","c") and ("a","bc") differ; 32 hex digits.
+pub fn digest(parts: &[&[u8]]) -> String {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
 impl CacheKey {
     /// Builds a key from the source's hash and the parts that make this derivative.
     pub fn new(content: &str, parts: &[&[u8]], ext: &'static str) -> CacheKey {
-        let mut h = blake3::Hasher::new();
-        for p in parts {
-            // Length-prefixed, so ("ab","c") and ("a","bc") differ.
-            h.update(&(p.len() as u64).to_le_bytes());
-            h.update(p);
-        }
         CacheKey {
             content: content.to_string(),
-            variant: h.finalize().to_hex()[..32].to_string(),
+            variant: digest(parts),
             ext,
         }
     }

@@ -34,13 +34,7 @@ pub fn prefers_json_ld(accept: &str) -> bool {
 
 /// A strong entity tag from the parts that decide a response's bytes.
 pub fn etag(parts: &[&[u8]]) -> String {
-    let mut h = blake3::Hasher::new();
-    for p in parts {
-        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
-        h.update(&(p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    format!("\"{}\"", &h.finalize().to_hex()[..32])
+    format!("\"{}\"", crate::cache::digest(parts))
 }
 
 /// Whole seconds since the epoch: HTTP dates have no finer resolution.
