@@ -239,6 +239,15 @@ impl DiskCache {
 
     /// The cached bytes for `key`, read from disk without decoding. Blocking.
     pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
+        self.read(key, true)
+    }
+
+    /// Like [`DiskCache::get`], for a second look at a key whose miss was already counted.
+    pub fn get_again(&self, key: &CacheKey) -> Option<Bytes> {
+        self.read(key, false)
+    }
+
+    fn read(&self, key: &CacheKey, count_miss: bool) -> Option<Bytes> {
         let rel = key.relative();
         let known = self
             .index
@@ -263,7 +272,9 @@ impl DiskCache {
             None => {
                 // Purged from outside (another process) since it was indexed: forget it.
                 index.remove(&rel);
-                self.counters.misses.inc();
+                if count_miss {
+                    self.counters.misses.inc();
+                }
                 None
             }
         }

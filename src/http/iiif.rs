@@ -15,7 +15,7 @@ use super::{AppState, HttpError, RouteName};
 use crate::cache::CacheKey;
 use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::info::{InfoParams, JSON_LD_MEDIA_TYPE, PROFILE_URI, info_json};
-use crate::iiif::{Format, Plan, plan};
+use crate::iiif::{Format, ImageRequest, Plan, plan};
 use crate::store::Asset;
 
 /// Dispatches a GET or HEAD below the prefix.
@@ -50,30 +50,90 @@ pub async fn handle(
             identifier,
             request,
         } => {
-            let asset = asset(&state, identifier.clone()).await?;
-            let src = &asset.source;
-            let plan = plan::plan(&request, src.width, src.height, &state.limits)?;
-            let canonical = plan.canonical();
-            let key = CacheKey::new(
-                &asset.content_hash,
-                &[canonical.as_bytes(), state.render_fingerprint.as_bytes()],
-                plan.format.extension(),
+            // One trip to the blocking pool for the whole hit path: catalogue, plan, cache.
+            let st = state.clone();
+            let validators = (
+                header_str(req.headers(), header::IF_NONE_MATCH).map(str::to_string),
+                header_str(req.headers(), header::IF_MODIFIED_SINCE).map(str::to_string),
             );
-            let (mut res, fresh) = cacheable(&req, &state, &key.etag(), src.modified);
+            let id = identifier.clone();
+            let found = web::block(move || lookup(&st, &id, &request, validators))
+                .await
+                .map_err(|e| HttpError::Task(e.to_string()))??;
+            let fresh = found.fresh;
+            let mut res = cacheable(
+                &state,
+                &found.key.etag(),
+                found.asset.source.modified,
+                fresh,
+            );
             res.insert_header((
                 header::LINK,
                 format!(
-                    "<{PROFILE_URI}>;rel=\"profile\", <{base}/{}/{canonical}>;rel=\"canonical\"",
-                    encode_identifier(&identifier)
+                    "<{PROFILE_URI}>;rel=\"profile\", <{base}/{}/{}>;rel=\"canonical\"",
+                    encode_identifier(&identifier),
+                    found.canonical
                 ),
             ));
             if fresh {
                 return Ok(res.finish());
             }
-            let bytes = derivative(&state, key, asset.clone(), plan).await?;
-            Ok(res.content_type(plan.format.media_type()).body(bytes))
+            let format = found.plan.format;
+            let bytes = match found.hit {
+                Some(hit) => hit,
+                None => render(&state, found.key, found.asset, found.plan).await?,
+            };
+            Ok(res.content_type(format.media_type()).body(bytes))
         }
     }
+}
+
+/// What the hit path found for an image request.
+struct Found {
+    asset: Arc<Asset>,
+    plan: Plan,
+    canonical: String,
+    key: CacheKey,
+    /// The client's validators match: answer 304.
+    fresh: bool,
+    /// The derivative from the disk cache, when there and not `fresh`.
+    hit: Option<Bytes>,
+}
+
+/// Catalogue lookup, planning, conditional check and cache read. Blocking.
+fn lookup(
+    state: &AppState,
+    identifier: &str,
+    request: &ImageRequest,
+    (if_none_match, if_modified_since): (Option<String>, Option<String>),
+) -> Result<Found, HttpError> {
+    let asset = state.sources.asset(identifier)?;
+    let src = &asset.source;
+    let plan = plan::plan(request, src.width, src.height, &state.limits)?;
+    let canonical = plan.canonical();
+    let key = CacheKey::new(
+        &asset.content_hash,
+        &[canonical.as_bytes(), state.render_fingerprint.as_bytes()],
+        plan.format.extension(),
+    );
+    let fresh = not_modified(
+        if_none_match.as_deref(),
+        if_modified_since.as_deref(),
+        &key.etag(),
+        src.modified,
+    );
+    let hit = match &state.cache {
+        Some(cache) if !fresh => cache.get(&key),
+        _ => None,
+    };
+    Ok(Found {
+        asset,
+        plan,
+        canonical,
+        key,
+        fresh,
+        hit,
+    })
 }
 
 async fn info(
@@ -125,7 +185,13 @@ async fn info(
     } else {
         "application/json"
     };
-    let (mut res, fresh) = cacheable(req, state, &tag, asset.source.modified);
+    let fresh = not_modified(
+        header_str(req.headers(), header::IF_NONE_MATCH),
+        header_str(req.headers(), header::IF_MODIFIED_SINCE),
+        &tag,
+        asset.source.modified,
+    );
+    let mut res = cacheable(state, &tag, asset.source.modified, fresh);
     res.insert_header((header::VARY, "Accept"));
     if fresh {
         return Ok(res.finish());
@@ -143,31 +209,26 @@ async fn asset(state: &web::Data<AppState>, identifier: String) -> Result<Arc<As
     Ok(asset)
 }
 
-/// The derivative's bytes: from the disk cache without decoding, or rendered once however
-/// many identical requests arrive together, then stored.
-async fn derivative(
+/// Renders a derivative that was not in the cache — once, however many identical requests
+/// arrive together — and stores it.
+async fn render(
     state: &web::Data<AppState>,
     key: CacheKey,
     asset: Arc<Asset>,
     plan: Plan,
 ) -> Result<Bytes, HttpError> {
-    if let Some(cache) = &state.cache {
-        let (cache, k) = (cache.clone(), key.clone());
-        if let Some(hit) = web::block(move || cache.get(&k))
-            .await
-            .map_err(|e| HttpError::Task(e.to_string()))?
-        {
-            return Ok(hit);
-        }
-    }
     let st = state.clone();
     let (result, joined) = state
         .coalescer
         .run(key.clone(), || async move {
             let m = &st.metrics;
-            m.renders_in_flight.inc();
             let worker = st.clone();
+            m.renders_in_flight.inc();
             let rendered = web::block(move || {
+                // A render that finished between our cache lookup and now left its result.
+                if let Some(hit) = worker.cache.as_ref().and_then(|c| c.get_again(&key)) {
+                    return Ok::<_, HttpError>(Err(hit));
+                }
                 let r = crate::pipeline::render(&asset.source, &plan, &worker.render)?;
                 if let Some(cache) = &worker.cache
                     && let Err(e) = cache.put(&key, &r.bytes)
@@ -175,17 +236,22 @@ async fn derivative(
                     // Serving the image matters more than keeping it: log and go on.
                     tracing::warn!(error = %e, "could not write cache entry");
                 }
-                Ok::<_, HttpError>(r)
+                Ok(Ok(r))
             })
             .await;
             m.renders_in_flight.dec();
-            let r = rendered
+            match rendered
                 .map_err(|e| Arc::new(HttpError::Task(e.to_string())))?
-                .map_err(Arc::new)?;
-            m.renders.inc();
-            m.decode_seconds.observe(r.decode_time.as_secs_f64());
-            m.render_seconds.observe(r.total_time.as_secs_f64());
-            Ok(Bytes::from(r.bytes))
+                .map_err(Arc::new)?
+            {
+                Err(hit) => Ok(hit),
+                Ok(r) => {
+                    m.renders.inc();
+                    m.decode_seconds.observe(r.decode_time.as_secs_f64());
+                    m.render_seconds.observe(r.total_time.as_secs_f64());
+                    Ok(Bytes::from(r.bytes))
+                }
+            }
         })
         .await;
     if joined {
@@ -218,20 +284,14 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A response builder with the validators and caching headers set: 200, or 304 (and `true`)
-/// when the client's validators match.
+/// A response builder with the validators and caching headers set: 304 when the client's
+/// validators matched (`fresh`), else 200.
 fn cacheable(
-    req: &HttpRequest,
     state: &AppState,
     tag: &str,
     modified: SystemTime,
-) -> (actix_web::HttpResponseBuilder, bool) {
-    let fresh = not_modified(
-        header_str(req.headers(), header::IF_NONE_MATCH),
-        header_str(req.headers(), header::IF_MODIFIED_SINCE),
-        tag,
-        modified,
-    );
+    fresh: bool,
+) -> actix_web::HttpResponseBuilder {
     let mut res = if fresh {
         HttpResponse::NotModified()
     } else {
@@ -243,5 +303,5 @@ fn cacheable(
             header::CACHE_CONTROL,
             state.config.server.cache_control.as_str(),
         ));
-    (res, fresh)
+    res
 }
