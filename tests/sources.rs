@@ -126,3 +126,49 @@ fn alpha_survives_and_flattens_onto_white_in_jpeg() {
         jpg.get_pixel(2, 2)
     );
 }
+
+/// A reduced (DCT-scaled) JPEG decode and a full decode agree on the output within a stated
+/// tolerance: mean absolute difference under 3 (of 255) per channel, including EXIF-rotated sources and
+/// regions that fall on fractional pixels of the reduced image.
+#[test]
+fn scaled_decode_agrees_with_full_decode() {
+    use tessera::iiif::grammar::{IiifPath, parse_path};
+    use tessera::pipeline::{EncodeOptions, Filter, RenderOptions, render};
+    let options = RenderOptions {
+        filter: Filter::Lanczos3,
+        encode: EncodeOptions {
+            jpeg_quality: 90,
+            webp_quality: 90.0,
+            png_level: 1,
+        },
+        max_decode_bytes: 1 << 30,
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images");
+    for (file, request, want_scale) in [
+        ("coffee.jpg", "full/!100,100/0/default.png", 4),
+        ("coffee-progressive.jpg", "full/150,/0/default.png", 4),
+        ("chelsea-exif-rotated.jpg", "full/!110,110/0/default.png", 4),
+        ("coffee.jpg", "101,33,300,200/,97/90/default.png", 2),
+    ] {
+        let source = tessera::source::probe(&dir.join(file), u64::MAX).unwrap();
+        let IiifPath::Image { request: req, .. } = parse_path(&format!("x/{request}")).unwrap()
+        else {
+            unreachable!()
+        };
+        let plan =
+            tessera::iiif::plan::plan(&req, source.width, source.height, &Default::default())
+                .unwrap();
+        let reduced = plan.with_decode_scale(source.max_decode_scale());
+        assert_eq!(reduced.decode_scale, want_scale, "{file} {request}");
+        let full =
+            image::load_from_memory(&render(&source, &plan, &options).unwrap().bytes).unwrap();
+        let fast =
+            image::load_from_memory(&render(&source, &reduced, &options).unwrap().bytes).unwrap();
+        let d = mean_diff(&full, &fast);
+        eprintln!("{file} {request}: scale {want_scale}, mean difference {d:.2}");
+        assert!(d < 3.0, "{file} {request}: mean difference {d:.2}");
+    }
+    // CMYK JPEGs keep the full decoder.
+    let cmyk = tessera::source::probe(&dir.join("chelsea-cmyk.jpg"), u64::MAX).unwrap();
+    assert_eq!(cmyk.max_decode_scale(), 1);
+}

@@ -109,7 +109,8 @@ fn lookup(
 ) -> Result<Found, HttpError> {
     let asset = state.sources.asset(identifier)?;
     let src = &asset.source;
-    let plan = plan::plan(request, src.width, src.height, &state.limits)?;
+    let plan = plan::plan(request, src.width, src.height, &state.limits)?
+        .with_decode_scale(src.max_decode_scale());
     let canonical = plan.canonical();
     let key = CacheKey::new(
         &asset.content_hash,

@@ -88,6 +88,9 @@ pub struct Plan {
     pub format: Format,
     /// Whether the output is the `max` size of the region: the canonical size is then `max`.
     pub is_max: bool,
+    /// Decode the source at 1/`decode_scale` of its size (a JPEG's DCT scaling): the cheapest
+    /// decode that still has at least as many pixels as the output needs. 1 = full size.
+    pub decode_scale: u32,
 }
 
 /// Resolves the region parameter against an image of `w`×`h` (§4.1).
@@ -192,6 +195,7 @@ pub fn plan(
         quality,
         format: req.format,
         is_max: (w, h) == limits.max_size(rw, rh),
+        decode_scale: 1,
     })
 }
 
@@ -221,6 +225,21 @@ pub fn is_right_angle(degrees: f64) -> bool {
 }
 
 impl Plan {
+    /// Chooses the cheapest decode among reductions 1/2, 1/4, … 1/`max_scale` that the source
+    /// offers: the largest whose reduced region is still at least the output size in both
+    /// directions, so resizing only ever shrinks. Does not change the canonical form.
+    pub fn with_decode_scale(mut self, max_scale: u32) -> Plan {
+        let fits = |s: u32| {
+            self.crop.w as f64 / s as f64 >= self.scaled.0 as f64
+                && self.crop.h as f64 / s as f64 >= self.scaled.1 as f64
+        };
+        self.decode_scale = [8, 4, 2]
+            .into_iter()
+            .find(|&s| s <= max_scale && fits(s))
+            .unwrap_or(1);
+        self
+    }
+
     /// The size of the delivered image, after rotation.
     pub fn output_size(&self) -> (u32, u32) {
         rotated_size(self.scaled.0, self.scaled.1, self.degrees)
@@ -513,6 +532,22 @@ mod tests {
             assert_eq!(again.canonical(), canonical);
         }
         assert!(planned > 2_000, "only {planned} random requests planned");
+    }
+
+    #[test]
+    fn decode_scale_is_the_cheapest_that_still_covers_the_output() {
+        let d = |url: &str, max| ok(url, 6000, 4000).with_decode_scale(max).decode_scale;
+        assert_eq!(d("full/!256,256/0/default.jpg", 8), 8); // 750x500 >= 256x171
+        assert_eq!(d("full/!256,256/0/default.jpg", 1), 1); // the source has no reductions
+        assert_eq!(d("full/!1000,1000/0/default.jpg", 8), 4); // 1500x1000 >= 1000x667
+        assert_eq!(d("full/1500,/0/default.jpg", 8), 4); // exactly 1/4
+        assert_eq!(d("full/1501,/0/default.jpg", 8), 2);
+        assert_eq!(d("0,0,512,512/512,/0/default.jpg", 8), 1); // a full-resolution tile
+        assert_eq!(d("0,0,2048,2048/512,/0/default.jpg", 8), 4); // a tile at scale factor 4
+        assert_eq!(d("full/^7000,/0/default.jpg", 8), 1); // upscaling
+        // The choice does not change the canonical form (the cache key).
+        let p = ok("full/!256,256/0/default.jpg", 6000, 4000);
+        assert_eq!(p.canonical(), p.with_decode_scale(8).canonical());
     }
 
     /// The canonical form is itself a valid request that plans to the same work.

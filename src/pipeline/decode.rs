@@ -7,8 +7,17 @@ use image::metadata::Orientation;
 use super::PipelineError;
 use crate::source::{SourceInfo, open_reader};
 
-/// Decodes `source` (GIF: its first frame), refusing to allocate more than `max_bytes`.
-pub fn decode(source: &SourceInfo, max_bytes: u64) -> Result<DynamicImage, PipelineError> {
+/// Decodes `source` (GIF: its first frame) at 1/`scale` of its size where the source
+/// supports it ([`SourceInfo::max_decode_scale`]), refusing to allocate more than `max_bytes`.
+/// The result may be slightly larger than exactly 1/`scale` (sizes round up).
+pub fn decode(
+    source: &SourceInfo,
+    scale: u32,
+    max_bytes: u64,
+) -> Result<DynamicImage, PipelineError> {
+    if scale > 1 && source.max_decode_scale() >= scale {
+        return decode_jpeg_scaled(source, scale);
+    }
     let mut reader = open_reader(&source.path)?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_bytes);
@@ -21,5 +30,40 @@ pub fn decode(source: &SourceInfo, max_bytes: u64) -> Result<DynamicImage, Pipel
     let mut image =
         DynamicImage::from_decoder(decoder).map_err(|e| PipelineError::Decode(e.to_string()))?;
     image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A JPEG decoded by IDCT at reduced size (jpeg-decoder's `scale`): 1/8 of the pixels to
+/// compute and store at scale 8.
+fn decode_jpeg_scaled(source: &SourceInfo, scale: u32) -> Result<DynamicImage, PipelineError> {
+    let err = |e: jpeg_decoder::Error| PipelineError::Decode(e.to_string());
+    let file =
+        std::fs::File::open(&source.path).map_err(|e| PipelineError::Decode(e.to_string()))?;
+    let mut decoder = jpeg_decoder::Decoder::new(std::io::BufReader::new(file));
+    decoder.read_info().map_err(err)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| PipelineError::Decode("no JPEG frame".into()))?;
+    let want = |v: u16| v.div_ceil(scale as u16).max(1);
+    let (w, h) = decoder
+        .scale(want(info.width), want(info.height))
+        .map_err(err)?;
+    let pixels = decoder.decode().map_err(err)?;
+    let (w, h) = (w as u32, h as u32);
+    let bad = || PipelineError::Decode("scaled JPEG has an unexpected size".into());
+    let mut image = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels).ok_or_else(bad)?)
+        }
+        jpeg_decoder::PixelFormat::RGB24 => {
+            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(bad)?)
+        }
+        other => {
+            return Err(PipelineError::Decode(format!(
+                "no scaled decode for {other:?}"
+            )));
+        }
+    };
+    image.apply_orientation(source.orientation);
     Ok(image)
 }

@@ -61,7 +61,7 @@ pub fn render(
     options: &RenderOptions,
 ) -> Result<Rendered, PipelineError> {
     let start = Instant::now();
-    let image = decode::decode(source, options.max_decode_bytes)?;
+    let image = decode::decode(source, plan.decode_scale, options.max_decode_bytes)?;
     let decode_time = start.elapsed();
     let image = transform(image, plan, options.filter)?;
     let bytes = encode::encode(&image, plan.format, &options.encode)?;
@@ -72,16 +72,30 @@ pub fn render(
     })
 }
 
-/// Every stage between decode and encode, on an image the size of the (oriented) source.
+/// Every stage between decode and encode, on an image of the (oriented) source decoded at
+/// full size or reduced by the plan's decode scale.
 pub fn transform(
     image: DynamicImage,
     plan: &Plan,
     filter: Filter,
 ) -> Result<DynamicImage, PipelineError> {
-    let image = if plan.scaled == (plan.crop.w, plan.crop.h) {
+    let (sw, sh) = plan.source;
+    let image = if (image.width(), image.height()) == (sw, sh)
+        && plan.scaled == (plan.crop.w, plan.crop.h)
+    {
         crop::crop(image, plan.crop)
     } else {
-        resize::resize(&image, plan.crop, plan.scaled, filter)?
+        // The region in the decoded image's own pixels (fractional after a reduced decode).
+        let fx = image.width() as f64 / sw as f64;
+        let fy = image.height() as f64 / sh as f64;
+        let c = plan.crop;
+        let region = resize::Region {
+            x: c.x as f64 * fx,
+            y: c.y as f64 * fy,
+            w: c.w as f64 * fx,
+            h: c.h as f64 * fy,
+        };
+        resize::resize(&image, region, plan.scaled, filter)?
     };
     let image = rotate::rotate(image, plan.mirror, plan.degrees, plan.format.has_alpha());
     Ok(quality::apply(image, plan.quality))

@@ -56,10 +56,30 @@ impl Filter {
     }
 }
 
+/// A source region in pixels; fractional when the source was decoded at reduced size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl From<Rect> for Region {
+    fn from(r: Rect) -> Region {
+        Region {
+            x: r.x as f64,
+            y: r.y as f64,
+            w: r.w as f64,
+            h: r.h as f64,
+        }
+    }
+}
+
 /// Resamples the `region` of `image` to `size`.
 pub fn resize(
     image: &DynamicImage,
-    region: Rect,
+    region: Region,
     size: (u32, u32),
     filter: Filter,
 ) -> Result<DynamicImage, PipelineError> {
@@ -78,12 +98,9 @@ pub fn resize(
         other => other,
     };
     let mut dst = DynamicImage::new(size.0, size.1, src.color());
-    let options = ResizeOptions::new().resize_alg(filter.algorithm()).crop(
-        region.x as f64,
-        region.y as f64,
-        region.w as f64,
-        region.h as f64,
-    );
+    let options = ResizeOptions::new()
+        .resize_alg(filter.algorithm())
+        .crop(region.x, region.y, region.w, region.h);
     Resizer::new()
         .resize(src, &mut dst, &options)
         .map_err(|e| PipelineError::Resize(e.to_string()))?;
@@ -113,7 +130,8 @@ mod tests {
                 y: 0,
                 w: 64,
                 h: 64,
-            },
+            }
+            .into(),
             (16, 16),
             Filter::Lanczos3,
         )

@@ -67,6 +67,37 @@ pub struct SourceInfo {
     pub modified: SystemTime,
 }
 
+impl SourceInfo {
+    /// The largest reduction this source can be decoded at directly: 8 for 8-bit gray and RGB
+    /// JPEGs (DCT scaling), 1 for everything else (CMYK JPEGs go through the full decoder,
+    /// which handles Adobe's inverted CMYK).
+    pub fn max_decode_scale(&self) -> u32 {
+        if self.format == ImageFormat::Jpeg && matches!(self.pixel_format.as_str(), "L8" | "Rgb8") {
+            8
+        } else {
+            1
+        }
+    }
+}
+
+/// The stored pixel layout of a JPEG: `L8`, `L16`, `Rgb8` or `Cmyk8`.
+fn jpeg_pixel_format(path: &Path) -> Result<String, SourceError> {
+    let file = File::open(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    let mut d = jpeg_decoder::Decoder::new(BufReader::new(file));
+    d.read_info()
+        .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    let info = d
+        .info()
+        .ok_or_else(|| SourceError::Unreadable("no JPEG frame".into()))?;
+    Ok(match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => "L8",
+        jpeg_decoder::PixelFormat::L16 => "L16",
+        jpeg_decoder::PixelFormat::RGB24 => "Rgb8",
+        jpeg_decoder::PixelFormat::CMYK32 => "Cmyk8",
+    }
+    .to_string())
+}
+
 /// Opens `path` as an image reader with its format sniffed from the content.
 pub(crate) fn open_reader(path: &Path) -> Result<ImageReader<BufReader<File>>, SourceError> {
     let reader = ImageReader::open(path)
@@ -118,7 +149,12 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
     }
     // A broken EXIF block is not worth refusing the image for: show it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let pixel_format = format!("{:?}", decoder.original_color_type());
+    let pixel_format = if format == ImageFormat::Jpeg {
+        // The JPEG decoder reports CMYK as the RGB it converts to; read the frame header.
+        jpeg_pixel_format(path)?
+    } else {
+        format!("{:?}", decoder.original_color_type())
+    };
     let (width, height) = if swaps_axes(orientation) {
         (h, w)
     } else {
