@@ -35,6 +35,7 @@ pub struct Config {
     pub data: DataConfig,
     pub cache: CacheConfig,
     pub admin: AdminConfig,
+    pub render: RenderConfig,
     pub image: ImageConfig,
     pub log: LogConfig,
 }
@@ -72,6 +73,15 @@ pub struct CacheConfig {
     pub max_files: u64,
     pub high_watermark: f64,
     pub low_watermark: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderConfig {
+    pub threads: usize,
+    pub queue_depth: usize,
+    pub queue_timeout_ms: u64,
+    pub memory_budget: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +235,20 @@ impl Config {
             max_files: self.cache.max_files,
             high_watermark: self.cache.high_watermark,
             low_watermark: self.cache.low_watermark,
+        }
+    }
+
+    /// Limits of the render admission gate.
+    pub fn admission_limits(&self) -> crate::pipeline::admission::AdmissionLimits {
+        let r = &self.render;
+        crate::pipeline::admission::AdmissionLimits {
+            concurrent: match r.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            },
+            queue_depth: r.queue_depth,
+            deadline: std::time::Duration::from_millis(r.queue_timeout_ms),
+            memory_budget: r.memory_budget,
         }
     }
 

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub render_seconds: Histogram,
     pub decode_seconds: Histogram,
     pub coalesced_waits: IntCounter,
+    pub overloaded: IntCounter,
     cache_bytes: IntGauge,
     cache_entries: IntGauge,
 }
@@ -73,6 +74,11 @@ impl Metrics {
                 "Requests that waited for an identical render already running.",
             )
             .expect("valid counter"),
+            overloaded: IntCounter::new(
+                "tessera_overloaded_total",
+                "Renders refused with 503: queue full, deadline passed or memory budget exhausted.",
+            )
+            .expect("valid counter"),
             cache_bytes: IntGauge::new(
                 "tessera_cache_bytes",
                 "Bytes held by the derivative cache.",
@@ -94,6 +100,7 @@ impl Metrics {
             Box::new(m.render_seconds.clone()),
             Box::new(m.decode_seconds.clone()),
             Box::new(m.coalesced_waits.clone()),
+            Box::new(m.overloaded.clone()),
             Box::new(m.cache_bytes.clone()),
             Box::new(m.cache_entries.clone()),
             Box::new(cache.hits.clone()),

@@ -35,6 +35,8 @@ pub enum HttpError {
     Forbidden(&'static str),
     #[error("cache: {0}")]
     Cache(std::io::Error),
+    #[error(transparent)]
+    Overloaded(#[from] crate::pipeline::admission::Overloaded),
 }
 
 impl HttpError {
@@ -78,6 +80,7 @@ impl HttpError {
             HttpError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             HttpError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             HttpError::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cache_failed"),
+            HttpError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
         }
     }
 }
@@ -101,7 +104,7 @@ impl ResponseError for HttpError {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, "5"));
+            res.insert_header((header::RETRY_AFTER, "2"));
         }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));

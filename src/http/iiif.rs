@@ -16,6 +16,7 @@ use crate::cache::CacheKey;
 use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::info::{InfoParams, JSON_LD_MEDIA_TYPE, PROFILE_URI, info_json};
 use crate::iiif::{Format, ImageRequest, Plan, plan};
+use crate::pipeline::admission::estimated_bytes;
 use crate::store::Asset;
 
 /// Dispatches a GET or HEAD below the prefix.
@@ -224,6 +225,14 @@ async fn render(
         .run(key.clone(), || async move {
             let m = &st.metrics;
             let worker = st.clone();
+            let _admitted = st
+                .admission
+                .admit(estimated_bytes(&plan))
+                .await
+                .map_err(|e| {
+                    m.overloaded.inc();
+                    Arc::new(HttpError::from(e))
+                })?;
             m.renders_in_flight.inc();
             let rendered = web::block(move || {
                 // A render that finished between our cache lookup and now left its result.

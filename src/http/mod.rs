@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::iiif::{Format, Limits};
 use crate::metrics::Metrics;
 use crate::pipeline::RenderOptions;
+use crate::pipeline::admission::Admission;
 use crate::source::Sources;
 use crate::store::Catalogue;
 pub use error::HttpError;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub sources: Sources,
     pub cache: Option<Arc<DiskCache>>,
     pub coalescer: Coalescer<CacheKey, Result<Bytes, Arc<HttpError>>>,
+    pub admission: Admission,
     pub metrics: Metrics,
 }
 
@@ -85,6 +87,7 @@ impl AppState {
             sources,
             cache,
             coalescer: Coalescer::default(),
+            admission: Admission::new(config.admission_limits()),
             metrics: Metrics::new(&counters),
             config,
         })

@@ -4,6 +4,7 @@
 //!
 //! Everything here is CPU-bound and blocking: callers run it off the async executor.
 
+pub mod admission;
 pub mod crop;
 pub mod decode;
 pub mod encode;
