@@ -68,6 +68,7 @@ fn stages(c: &mut Criterion) {
     let tile = DynamicImage::ImageRgb8(img.crop_imm(0, 0, 512, 512).to_rgb8());
     let options = EncodeOptions {
         jpeg_quality: 85,
+        jpeg_progressive: false,
         webp_quality: 80.0,
         png_level: 1,
     };

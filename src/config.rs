@@ -100,6 +100,7 @@ pub struct ImageConfig {
     pub sizes_min_edge: u32,
     pub resize_filter: String,
     pub jpeg_quality: u8,
+    pub jpeg_progressive: bool,
     pub webp_quality: f32,
     pub png_level: u8,
     pub preferred_formats: Vec<String>,
@@ -289,6 +290,7 @@ impl Config {
             filter: self.filter().expect("validated at load"),
             encode: EncodeOptions {
                 jpeg_quality: self.image.jpeg_quality,
+                jpeg_progressive: self.image.jpeg_progressive,
                 webp_quality: self.image.webp_quality,
                 png_level: self.image.png_level,
             },

@@ -138,6 +138,7 @@ fn scaled_decode_agrees_with_full_decode() {
         filter: Filter::Lanczos3,
         encode: EncodeOptions {
             jpeg_quality: 90,
+            jpeg_progressive: false,
             webp_quality: 90.0,
             png_level: 1,
         },

@@ -452,6 +452,15 @@ impl Format {
         }
     }
 
+    /// The largest width or height the format can store.
+    pub fn max_dimension(self) -> u32 {
+        match self {
+            Format::Jpg | Format::Gif => 65_535,
+            Format::Webp => 16_383,
+            Format::Png | Format::Tif => i32::MAX as u32,
+        }
+    }
+
     /// Whether the format can carry transparency (decides the background of arbitrary rotations).
     pub fn has_alpha(self) -> bool {
         !matches!(self, Format::Jpg)

@@ -68,6 +68,13 @@ pub enum PlanError {
         "size {size} ({w}x{h}) exceeds this server's limits (maxWidth/maxHeight/maxArea in info.json)"
     )]
     ExceedsLimits { size: String, w: u32, h: u32 },
+    #[error("a {w}x{h} image is larger than {format} can store ({max} px per side)")]
+    ExceedsFormat {
+        format: &'static str,
+        w: u32,
+        h: u32,
+        max: u32,
+    },
 }
 
 /// The concrete work for one image request.
@@ -182,6 +189,16 @@ pub fn plan(
         });
     }
     let degrees = req.rotation.degrees % 360.0;
+    let (ow, oh) = rotated_size(w, h, degrees);
+    let max = req.format.max_dimension();
+    if ow > max || oh > max {
+        return Err(PlanError::ExceedsFormat {
+            format: req.format.extension(),
+            w: ow,
+            h: oh,
+            max,
+        });
+    }
     let quality = match req.quality {
         Quality::Color => Quality::Default,
         q => q,
@@ -449,6 +466,17 @@ mod tests {
         let (w, h) = p("full/max/0/default.jpg", 300, 200, &area).unwrap().scaled;
         assert!(w as u64 * h as u64 <= 10_000 && w >= 120, "{w}x{h}");
         assert_eq!(area.max_size(50, 50), (50, 50));
+    }
+
+    #[test]
+    fn outputs_must_fit_the_format() {
+        assert!(matches!(
+            p("full/^17000,/0/default.webp", 300, 200, &NO_LIMITS),
+            Err(PlanError::ExceedsFormat { max: 16_383, .. })
+        ));
+        assert!(p("full/^17000,/0/default.png", 300, 200, &NO_LIMITS).is_ok());
+        // The rotated bounding box counts.
+        assert!(p("full/^16000,/45/default.webp", 300, 200, &NO_LIMITS).is_err());
     }
 
     #[test]
