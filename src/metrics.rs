@@ -26,6 +26,7 @@ pub struct Metrics {
     pub overloaded: IntCounter,
     cache_bytes: IntGauge,
     cache_entries: IntGauge,
+    renders_waiting: IntGauge,
 }
 
 impl Metrics {
@@ -89,6 +90,11 @@ impl Metrics {
                 "Entries in the derivative cache.",
             )
             .expect("valid gauge"),
+            renders_waiting: IntGauge::new(
+                "tessera_renders_waiting",
+                "Renders waiting for a render slot now.",
+            )
+            .expect("valid gauge"),
             registry,
         };
         let r = &m.registry;
@@ -103,6 +109,7 @@ impl Metrics {
             Box::new(m.overloaded.clone()),
             Box::new(m.cache_bytes.clone()),
             Box::new(m.cache_entries.clone()),
+            Box::new(m.renders_waiting.clone()),
             Box::new(cache.hits.clone()),
             Box::new(cache.misses.clone()),
             Box::new(cache.evictions.clone()),
@@ -113,8 +120,9 @@ impl Metrics {
         m
     }
 
-    /// The text exposition format, with cache size gauges read now.
-    pub fn render(&self, cache: Option<&DiskCache>) -> String {
+    /// The text exposition format, with the cache size and render queue gauges read now.
+    pub fn render(&self, cache: Option<&DiskCache>, renders_waiting: usize) -> String {
+        self.renders_waiting.set(renders_waiting as i64);
         if let Some(c) = cache {
             let s = c.stats();
             self.cache_bytes.set(s.bytes as i64);

@@ -199,6 +199,7 @@ fn errors_are_not_cached_and_health_endpoints_answer() {
         "tessera_cache_evictions_total",
         "tessera_cache_bytes",
         "tessera_renders_in_flight",
+        "tessera_renders_waiting",
         "tessera_render_duration_seconds_bucket",
         "tessera_decode_duration_seconds_bucket",
         "tessera_coalesced_waits_total",

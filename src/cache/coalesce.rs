@@ -52,7 +52,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
     }
 
     /// How many keys are being worked on.
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
         self.inflight.lock().expect("coalescer lock").len()
     }
 }

@@ -16,7 +16,11 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(state.metrics.render(state.cache.as_deref()))
+        .body(
+            state
+                .metrics
+                .render(state.cache.as_deref(), state.admission.waiting()),
+        )
 }
 
 /// Alive: the process answers.
