@@ -100,6 +100,15 @@ fn same_picture_through_different_codecs() {
     );
     let d = mean_diff(&gray, &gray16);
     assert!(d < 6.0, "gray vs gray16: {d:.2}");
+    // Resized, mirrored and rotated by an arbitrary angle, 16 bits stay 16 bits in PNG.
+    for request in ["full/128,/0/default.png", "full/100,/!30/gray.png"] {
+        let out = s.get(&format!("astronaut-gray16.png/{request}")).image();
+        assert!(
+            matches!(out.color(), image::ColorType::L16 | image::ColorType::La16),
+            "{request}: {:?}",
+            out.color()
+        );
+    }
 }
 
 #[test]
