@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{AppState, HttpError, RouteName};
+use super::{AppState, HttpError, RouteName, blocking};
 use crate::iiif::grammar::decode_identifier;
 
 /// Registers the admin routes.
@@ -72,10 +72,7 @@ async fn purge_all(
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
     let cache = cache_of(&state)?.clone();
-    let purged = web::block(move || cache.purge_all())
-        .await
-        .map_err(|e| HttpError::Task(e.to_string()))?
-        .map_err(HttpError::Cache)?;
+    let purged = blocking(move || cache.purge_all().map_err(HttpError::Cache)).await?;
     tracing::info!(purged, "admin purged the whole cache");
     Ok(HttpResponse::Ok().json(json!({ "purged": purged })))
 }
@@ -92,7 +89,7 @@ async fn purge_identifier(
     let raw = req.uri().path().rsplit('/').next().unwrap_or_default();
     let identifier = decode_identifier(raw)?;
     let st = state.clone();
-    let purged = web::block(move || -> Result<u64, HttpError> {
+    let purged = blocking(move || -> Result<u64, HttpError> {
         let mut hashes = Vec::new();
         if let Some(a) = st
             .sources
@@ -115,7 +112,6 @@ async fn purge_identifier(
         }
         Ok(n)
     })
-    .await
-    .map_err(|e| HttpError::Task(e.to_string()))??;
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "purged": purged })))
 }

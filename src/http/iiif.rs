@@ -11,7 +11,7 @@ use actix_web::HttpMessage;
 use bytes::Bytes;
 
 use super::negotiate::{etag, http_date, not_modified, prefers_json_ld};
-use super::{AppState, HttpError, RouteName};
+use super::{AppState, HttpError, RouteName, blocking};
 use crate::cache::CacheKey;
 use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::info::{InfoParams, JSON_LD_MEDIA_TYPE, PROFILE_URI, info_json};
@@ -58,9 +58,7 @@ pub async fn handle(
                 header_str(req.headers(), header::IF_MODIFIED_SINCE).map(str::to_string),
             );
             let id = identifier.clone();
-            let found = web::block(move || lookup(&st, &id, &request, validators))
-                .await
-                .map_err(|e| HttpError::Task(e.to_string()))??;
+            let found = blocking(move || lookup(&st, &id, &request, validators)).await?;
             let fresh = found.fresh;
             let mut res = cacheable(
                 &state,
@@ -205,10 +203,7 @@ async fn info(
 /// and hash files and write SQLite).
 async fn asset(state: &web::Data<AppState>, identifier: String) -> Result<Arc<Asset>, HttpError> {
     let state = state.clone();
-    let asset = web::block(move || state.sources.asset(&identifier))
-        .await
-        .map_err(|e| HttpError::Task(e.to_string()))??;
-    Ok(asset)
+    blocking(move || state.sources.asset(&identifier)).await
 }
 
 /// Renders a derivative that was not in the cache — once, however many identical requests
@@ -234,7 +229,7 @@ async fn render(
                     Arc::new(HttpError::from(e))
                 })?;
             m.renders_in_flight.inc();
-            let rendered = web::block(move || {
+            let rendered = blocking(move || {
                 // A render that finished between our cache lookup and now left its result.
                 if let Some(hit) = worker.cache.as_ref().and_then(|c| c.get_again(&key)) {
                     return Ok::<_, HttpError>(Err(hit));
@@ -250,10 +245,7 @@ async fn render(
             })
             .await;
             m.renders_in_flight.dec();
-            match rendered
-                .map_err(|e| Arc::new(HttpError::Task(e.to_string())))?
-                .map_err(Arc::new)?
-            {
+            match rendered.map_err(Arc::new)? {
                 Err(hit) => Ok(hit),
                 Ok(r) => {
                     m.renders.inc();

@@ -94,6 +94,21 @@ impl AppState {
     }
 }
 
+/// Runs blocking work (file system, SQLite, pixels) on the blocking pool, off the async
+/// executor, and brings its error — or the pool's — into [`HttpError`].
+pub(crate) async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, HttpError>
+where
+    T: Send + 'static,
+    E: Into<HttpError> + Send + 'static,
+{
+    web::block(work)
+        .await
+        .map_err(|e| HttpError::Task(e.to_string()))?
+        .map_err(Into::into)
+}
+
 /// The route a request took, for metrics labels (set by handlers as a request extension).
 #[derive(Debug, Clone, Copy)]
 pub struct RouteName(pub &'static str);
