@@ -17,5 +17,6 @@ pub mod iiif;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
+pub mod pyramid;
 pub mod source;
 pub mod store;

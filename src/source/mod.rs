@@ -3,6 +3,7 @@
 
 pub mod catalogued;
 mod resolve;
+pub mod tiled;
 
 pub use catalogued::Sources;
 pub use resolve::resolve;

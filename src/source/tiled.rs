@@ -1,0 +1,389 @@
+//! Tiled and pyramidal TIFF: the level list read from the image file directories, and reading a
+//! rectangle of one level by decoding only the tiles it touches.
+//!
+//! JPEG tiles are decoded here with jpeg-decoder (the shared `JPEGTables` joined in front), so
+//! YCbCr data comes out as RGB and a stored tile can also be handed out as a JPEG file as is.
+//! Deflate, LZW, PackBits and uncompressed tiles go through the `tiff` crate, which applies
+//! predictors. Planar layouts, palettes, CMYK and floating point are not read as tiles: such
+//! files report no levels and take the whole-image decoder.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
+use serde::{Deserialize, Serialize};
+use tiff::ColorType;
+use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
+use tiff::tags::{PlanarConfiguration, Tag};
+
+use super::SourceError;
+
+/// One stored resolution of a tiled TIFF, largest first in a pyramid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    /// Index of the image file directory that holds this level.
+    pub ifd: u32,
+    pub width: u32,
+    pub height: u32,
+    pub tile_width: u32,
+    pub tile_height: u32,
+}
+
+/// A pixel rectangle in one level's own coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+fn unreadable(e: impl std::fmt::Display) -> SourceError {
+    SourceError::Unreadable(e.to_string())
+}
+
+/// Tag arrays (tile offsets of a 100k×100k level run to megabytes) may be larger than the
+/// `tiff` crate's 1 MiB default; the tiles themselves are bounded by the tile size.
+fn open(path: &Path) -> Result<Decoder<BufReader<File>>, SourceError> {
+    let file = File::open(path).map_err(unreadable)?;
+    let mut limits = Limits::default();
+    limits.ifd_value_size = 256 << 20;
+    Ok(Decoder::new(BufReader::new(file))
+        .map_err(unreadable)?
+        .with_limits(limits))
+}
+
+/// How the current directory's tiles are stored, when Tessera can read them as tiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Layout {
+    color: ColorType,
+    jpeg: bool,
+}
+
+fn layout(d: &mut Decoder<BufReader<File>>) -> Option<Layout> {
+    if d.get_chunk_type() != ChunkType::Tile {
+        return None;
+    }
+    let planar = d
+        .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    if planar != PlanarConfiguration::Chunky as u16 {
+        return None;
+    }
+    let compression = d
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    // 7: JPEG as of TIFF Technical Note 2 (`ModernJPEG`).
+    let jpeg = compression == 7;
+    let color = d.colortype().ok()?;
+    let supported = match color {
+        ColorType::Gray(b) | ColorType::GrayA(b) | ColorType::RGB(b) | ColorType::RGBA(b) => {
+            b == 8 || (b == 16 && !jpeg)
+        }
+        ColorType::YCbCr(8) => jpeg,
+        _ => false,
+    };
+    supported.then_some(Layout { color, jpeg })
+}
+
+/// Whether two directories' pixels can be mixed as levels of one pyramid.
+fn same_pixels(a: ColorType, b: ColorType) -> bool {
+    let canon = |c| match c {
+        ColorType::YCbCr(8) => ColorType::RGB(8),
+        c => c,
+    };
+    canon(a) == canon(b)
+}
+
+/// The levels of a tiled TIFF: the first directory, then every later tiled directory with
+/// the same pixel layout and a smaller size, largest first. Empty when the first directory
+/// is not tiled (a strip TIFF) or its tiles are of a kind not read as tiles.
+pub fn levels(path: &Path) -> Result<Vec<Level>, SourceError> {
+    let mut d = open(path)?;
+    let Some(first) = layout(&mut d) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut ifd = 0u32;
+    loop {
+        if let Some(l) = layout(&mut d)
+            && same_pixels(l.color, first.color)
+        {
+            let (width, height) = d.dimensions().map_err(unreadable)?;
+            let (tile_width, tile_height) = d.chunk_dimensions();
+            let smaller = out.last().is_none_or(|p: &Level| width < p.width);
+            if smaller && width > 0 && height > 0 && tile_width > 0 && tile_height > 0 {
+                out.push(Level {
+                    ifd,
+                    width,
+                    height,
+                    tile_width,
+                    tile_height,
+                });
+            }
+        }
+        // A broken later directory costs its levels, not the image.
+        if !d.more_images() || d.next_image().is_err() {
+            break;
+        }
+        ifd += 1;
+    }
+    Ok(out)
+}
+
+/// The stored pixels of one tile, `width` pixels a row.
+struct Tile {
+    pixels: Samples,
+    width: u32,
+}
+
+enum Samples {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+}
+
+/// Reads `window` of `level` from the TIFF at `path`, decoding only the tiles it touches.
+pub fn read_window(
+    path: &Path,
+    level: &Level,
+    window: Window,
+    max_bytes: u64,
+) -> Result<DynamicImage, SourceError> {
+    if window.w == 0
+        || window.h == 0
+        || window.x.saturating_add(window.w) > level.width
+        || window.y.saturating_add(window.h) > level.height
+    {
+        return Err(SourceError::Unreadable(format!(
+            "window {window:?} is outside the {}x{} level",
+            level.width, level.height
+        )));
+    }
+    let mut d = open(path)?;
+    d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
+    let layout =
+        layout(&mut d).ok_or_else(|| SourceError::Unreadable("level is no longer tiled".into()))?;
+    let channels = match layout.color {
+        ColorType::Gray(_) => 1,
+        ColorType::GrayA(_) => 2,
+        ColorType::RGBA(_) => 4,
+        _ => 3,
+    };
+    let sixteen = matches!(
+        layout.color,
+        ColorType::Gray(16) | ColorType::GrayA(16) | ColorType::RGB(16) | ColorType::RGBA(16)
+    );
+    let samples = window.w as usize * window.h as usize * channels;
+    let bytes = samples as u64 * if sixteen { 2 } else { 1 };
+    if bytes > max_bytes {
+        return Err(SourceError::Unreadable(format!(
+            "reading {bytes} bytes is over the decode limit of {max_bytes}"
+        )));
+    }
+    let jpeg = if layout.jpeg {
+        Some(JpegTiles::new(&mut d)?)
+    } else {
+        None
+    };
+    let (tw, th) = (level.tile_width, level.tile_height);
+    let across = level.width.div_ceil(tw);
+    let mut out = if sixteen {
+        Samples::U16(vec![0; samples])
+    } else {
+        Samples::U8(vec![0; samples])
+    };
+    for row in window.y / th..=(window.y + window.h - 1) / th {
+        for col in window.x / tw..=(window.x + window.w - 1) / tw {
+            let index = row * across + col;
+            let tile = match &jpeg {
+                Some(j) => j.decode(d.inner(), index, channels)?,
+                None => decode_tile(&mut d, index)?,
+            };
+            // The part of this tile inside the window, in tile and in window coordinates.
+            let (x0, y0) = (col * tw, row * th);
+            let sx = window.x.max(x0);
+            let sy = window.y.max(y0);
+            let ex = (window.x + window.w).min(x0 + tw);
+            let ey = (window.y + window.h).min(y0 + th);
+            let n = (ex - sx) as usize * channels;
+            for y in sy..ey {
+                let from =
+                    ((y - y0) as usize * tile.width as usize + (sx - x0) as usize) * channels;
+                let to = ((y - window.y) as usize * window.w as usize + (sx - window.x) as usize)
+                    * channels;
+                match (&mut out, &tile.pixels) {
+                    (Samples::U8(o), Samples::U8(t)) => {
+                        o[to..to + n].copy_from_slice(slice(t, from, n)?)
+                    }
+                    (Samples::U16(o), Samples::U16(t)) => {
+                        o[to..to + n].copy_from_slice(slice(t, from, n)?)
+                    }
+                    _ => return Err(unreadable("tile has another sample type than its level")),
+                }
+            }
+        }
+    }
+    let (w, h) = (window.w, window.h);
+    let bad = || unreadable("tile data does not fill the window");
+    Ok(match (out, channels) {
+        (Samples::U8(p), 1) => {
+            DynamicImage::ImageLuma8(ImageBuffer::<Luma<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?)
+        }
+        (Samples::U8(p), 2) => DynamicImage::ImageLumaA8(
+            ImageBuffer::<LumaA<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?,
+        ),
+        (Samples::U8(p), 3) => {
+            DynamicImage::ImageRgb8(ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?)
+        }
+        (Samples::U8(p), _) => {
+            DynamicImage::ImageRgba8(ImageBuffer::<Rgba<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?)
+        }
+        (Samples::U16(p), 1) => DynamicImage::ImageLuma16(
+            ImageBuffer::<Luma<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?,
+        ),
+        (Samples::U16(p), 2) => DynamicImage::ImageLumaA16(
+            ImageBuffer::<LumaA<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?,
+        ),
+        (Samples::U16(p), 3) => {
+            DynamicImage::ImageRgb16(ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?)
+        }
+        (Samples::U16(p), _) => DynamicImage::ImageRgba16(
+            ImageBuffer::<Rgba<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?,
+        ),
+    })
+}
+
+/// `n` samples from `from`, or an error when a tile decoded shorter than its header said.
+fn slice<T>(t: &[T], from: usize, n: usize) -> Result<&[T], SourceError> {
+    t.get(from..from + n)
+        .ok_or_else(|| unreadable("tile decoded to fewer pixels than its size"))
+}
+
+/// A non-JPEG tile through the `tiff` crate: rows as wide as the tile's data (edge tiles are
+/// cropped to the image).
+fn decode_tile(d: &mut Decoder<BufReader<File>>, index: u32) -> Result<Tile, SourceError> {
+    let (width, _) = d.chunk_data_dimensions(index);
+    let pixels = match d.read_chunk(index).map_err(unreadable)? {
+        DecodingResult::U8(p) => Samples::U8(p),
+        DecodingResult::U16(p) => Samples::U16(p),
+        _ => return Err(unreadable("unsupported sample type")),
+    };
+    Ok(Tile { pixels, width })
+}
+
+/// What decoding the JPEG tiles of one directory needs: where they are and the shared tables.
+struct JpegTiles {
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
+    /// `JPEGTables`: SOI, DQT/DHT segments, EOI.
+    tables: Option<Vec<u8>>,
+    ycbcr: bool,
+}
+
+impl JpegTiles {
+    fn new(d: &mut Decoder<BufReader<File>>) -> Result<JpegTiles, SourceError> {
+        let offsets = d.get_tag_u64_vec(Tag::TileOffsets).map_err(unreadable)?;
+        let counts = d.get_tag_u64_vec(Tag::TileByteCounts).map_err(unreadable)?;
+        let tables = d.find_tag(Tag::JPEGTables).map_err(unreadable)?;
+        let tables = match tables {
+            Some(v) => Some(v.into_u8_vec().map_err(unreadable)?),
+            None => None,
+        };
+        let ycbcr = matches!(d.colortype(), Ok(ColorType::YCbCr(_)));
+        Ok(JpegTiles {
+            offsets,
+            counts,
+            tables,
+            ycbcr,
+        })
+    }
+
+    /// Tile `index` as one self-contained JPEG stream: the tables joined in front of the
+    /// tile's own segments, and a JFIF header when the data is YCbCr so that any decoder
+    /// reads the colours right.
+    fn stream(&self, file: &mut BufReader<File>, index: u32) -> Result<Vec<u8>, SourceError> {
+        let i = index as usize;
+        let (Some(&offset), Some(&count)) = (self.offsets.get(i), self.counts.get(i)) else {
+            return Err(unreadable(format!("no tile {index}")));
+        };
+        if !(4..=64 << 20).contains(&count) {
+            return Err(unreadable(format!("tile {index} has {count} bytes")));
+        }
+        let mut tile = vec![0; count as usize];
+        file.seek(SeekFrom::Start(offset)).map_err(unreadable)?;
+        file.read_exact(&mut tile).map_err(unreadable)?;
+        if tile[..2] != [0xFF, 0xD8] {
+            return Err(unreadable(format!("tile {index} is not a JPEG stream")));
+        }
+        let mut out = Vec::with_capacity(tile.len() + 1024);
+        out.extend_from_slice(&[0xFF, 0xD8]);
+        if self.ycbcr && tile[2..4] != [0xFF, 0xE0] {
+            out.extend_from_slice(&JFIF_APP0);
+        }
+        if let Some(t) = &self.tables
+            && t.len() >= 4
+        {
+            out.extend_from_slice(&t[2..t.len() - 2]);
+        }
+        out.extend_from_slice(&tile[2..]);
+        Ok(out)
+    }
+
+    fn decode(
+        &self,
+        file: &mut BufReader<File>,
+        index: u32,
+        channels: usize,
+    ) -> Result<Tile, SourceError> {
+        let stream = self.stream(file, index)?;
+        let mut decoder = jpeg_decoder::Decoder::new(stream.as_slice());
+        let pixels = decoder.decode().map_err(unreadable)?;
+        let info = decoder.info().ok_or_else(|| unreadable("no JPEG frame"))?;
+        let got = match info.pixel_format {
+            jpeg_decoder::PixelFormat::L8 => 1,
+            jpeg_decoder::PixelFormat::RGB24 => 3,
+            _ => 0,
+        };
+        if got != channels {
+            return Err(unreadable(format!(
+                "JPEG tile {index} has {:?}, its directory says {channels} channels",
+                info.pixel_format
+            )));
+        }
+        Ok(Tile {
+            pixels: Samples::U8(pixels),
+            width: info.width as u32,
+        })
+    }
+}
+
+/// A JFIF 1.01 APP0 segment with no thumbnail, 1:1 aspect.
+const JFIF_APP0: [u8; 18] = [
+    0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01,
+    0x00, 0x00,
+];
+
+/// The stored JPEG tile `(col, row)` of `level` as a complete JPEG file, when the level's
+/// tiles are JPEG; `None` otherwise.
+pub fn stored_jpeg(
+    path: &Path,
+    level: &Level,
+    col: u32,
+    row: u32,
+) -> Result<Option<Vec<u8>>, SourceError> {
+    let mut d = open(path)?;
+    d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
+    match layout(&mut d) {
+        Some(l) if l.jpeg => {
+            let tiles = JpegTiles::new(&mut d)?;
+            let index = row * level.width.div_ceil(level.tile_width) + col;
+            tiles.stream(d.inner(), index).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
