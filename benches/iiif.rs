@@ -6,7 +6,7 @@ use image::{DynamicImage, RgbImage};
 use std::hint::black_box;
 use tessera::iiif::grammar::parse_path;
 use tessera::iiif::{Format, IiifPath, Limits, plan::plan};
-use tessera::pipeline::{EncodeOptions, Filter, encode, transform};
+use tessera::pipeline::{Decoded, EncodeOptions, Filter, encode, transform};
 
 /// A 2048×1536 image with gradients and texture, so encoders have real work.
 fn picture() -> DynamicImage {
@@ -50,7 +50,7 @@ fn stages(c: &mut Criterion) {
     ] {
         let p = thumb("x/full/!256,256/0/default.jpg");
         group.bench_function(name, |b| {
-            b.iter(|| transform(img.clone(), &p, filter).unwrap())
+            b.iter(|| transform(Decoded::whole(img.clone()), &p, filter).unwrap())
         });
     }
     group.finish();
@@ -60,7 +60,7 @@ fn stages(c: &mut Criterion) {
     for rot in ["90", "22.5"] {
         let p = thumb(&format!("x/0,0,512,512/max/{rot}/default.png"));
         group.bench_function(rot, |b| {
-            b.iter(|| transform(img.clone(), &p, Filter::Lanczos3).unwrap())
+            b.iter(|| transform(Decoded::whole(img.clone()), &p, Filter::Lanczos3).unwrap())
         });
     }
     group.finish();

@@ -168,7 +168,13 @@ fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
     let start = Instant::now();
     let report = ingest(&sources, &files, |file, outcome| {
         if let Outcome::Failed(e) = outcome {
-            bar.println(format!("unreadable: {}: {e}", file.display()));
+            // `println` on a hidden bar (no terminal) prints nothing: use stderr there.
+            let line = format!("unreadable: {}: {e}", file.display());
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         bar.inc(1);
     });

@@ -109,7 +109,7 @@ fn lookup(
     let asset = state.sources.asset(identifier)?;
     let src = &asset.source;
     let plan = plan::plan(request, src.width, src.height, &state.limits)?
-        .with_decode_scale(src.max_decode_scale());
+        .with_resolution(&src.resolutions(), src.is_tiled());
     let canonical = plan.canonical();
     let key = CacheKey::new(
         &asset.content_hash,
@@ -154,12 +154,24 @@ async fn info(
         .preferred_formats
         .as_ref()
         .map(|fs| fs.iter().filter_map(|f| f.parse().ok()).collect());
+    let tile = state.config.image.tile_size;
+    let levels: Vec<(u32, u32)> = asset
+        .source
+        .levels
+        .iter()
+        .map(|l| (l.width, l.height))
+        .collect();
     let mut doc = info_json(&InfoParams {
         id: &id,
         width: asset.source.width,
         height: asset.source.height,
         limits: state.limits,
-        tile_size: state.config.image.tile_size,
+        tile: asset
+            .source
+            .levels
+            .first()
+            .map_or((tile, tile), |l| (l.tile_width, l.tile_height)),
+        levels: &levels,
         preferred_formats: own_preferred.as_deref().unwrap_or(&state.preferred_formats),
         min_size: state.config.image.sizes_min_edge,
     });

@@ -45,8 +45,12 @@ pub struct InfoParams<'a> {
     pub width: u32,
     pub height: u32,
     pub limits: Limits,
-    /// Tile edge in pixels.
-    pub tile_size: u32,
+    /// Tile width and height in pixels: the stored tiles of a tiled source, else the
+    /// configured size.
+    pub tile: (u32, u32),
+    /// The sizes the source stores (a pyramid's levels), largest first; empty when it stores
+    /// only its full size, and power-of-two reductions are listed instead.
+    pub levels: &'a [(u32, u32)],
     /// Formats to list in `preferredFormats`, in order of preference.
     pub preferred_formats: &'a [Format],
     /// Smallest edge worth listing in `sizes`.
@@ -86,9 +90,61 @@ pub fn scale_factors(w: u32, h: u32, tile: u32) -> Vec<u32> {
     out
 }
 
+/// A pyramid's levels as `sizes`, smallest first: those the limits allow, and none smaller than
+/// `min_size` unless nothing else is left.
+pub fn level_sizes(levels: &[(u32, u32)], min_size: u32, limits: &Limits) -> Vec<(u32, u32)> {
+    let allowed: Vec<(u32, u32)> = levels
+        .iter()
+        .copied()
+        .filter(|&(w, h)| limits.allows(w, h))
+        .collect();
+    let mut out: Vec<(u32, u32)> = allowed
+        .iter()
+        .copied()
+        .filter(|&(w, h)| w.max(h) >= min_size)
+        .collect();
+    if out.is_empty() {
+        out.extend(allowed.first());
+    }
+    out.reverse();
+    out
+}
+
+/// A pyramid's scale factors: each level's reduction of width `w`, as a power of two.
+pub fn level_scale_factors(w: u32, levels: &[(u32, u32)]) -> Vec<u32> {
+    let mut out: Vec<u32> = levels
+        .iter()
+        .filter(|l| l.0 > 0)
+        .map(|&(lw, _)| {
+            let ratio = w as f64 / lw as f64;
+            1u32 << (ratio.log2().round().clamp(0.0, 30.0) as u32)
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
 /// Builds the info.json document.
 pub fn info_json(p: &InfoParams) -> Value {
-    let sizes: Vec<Value> = sizes(p.width, p.height, p.min_size, &p.limits)
+    let tile_edge = p.tile.0.max(p.tile.1);
+    let (sizes, factors) = if p.levels.is_empty() {
+        (
+            sizes(p.width, p.height, p.min_size, &p.limits),
+            scale_factors(p.width, p.height, tile_edge),
+        )
+    } else {
+        // Then further doublings until one tile covers the image: viewers ask for those too,
+        // and they are rendered from the smallest level.
+        let mut f = level_scale_factors(p.width, p.levels);
+        let last = *f.last().unwrap_or(&1);
+        f.extend(
+            scale_factors(p.width, p.height, tile_edge)
+                .into_iter()
+                .filter(|&s| s > last),
+        );
+        (level_sizes(p.levels, p.min_size, &p.limits), f)
+    };
+    let sizes: Vec<Value> = sizes
         .into_iter()
         .map(|(w, h)| json!({"width": w, "height": h}))
         .collect();
@@ -102,9 +158,9 @@ pub fn info_json(p: &InfoParams) -> Value {
         "height": p.height,
         "sizes": sizes,
         "tiles": [{
-            "width": p.tile_size,
-            "height": p.tile_size,
-            "scaleFactors": scale_factors(p.width, p.height, p.tile_size),
+            "width": p.tile.0,
+            "height": p.tile.1,
+            "scaleFactors": factors,
         }],
         "preferredFormats": p.preferred_formats.iter().map(|f| f.extension()).collect::<Vec<_>>(),
         "extraFormats": Format::ALL
@@ -165,7 +221,8 @@ mod tests {
                 max_height: None,
                 max_area: Some(1_000_000),
             },
-            tile_size: 512,
+            tile: (512, 512),
+            levels: &[],
             preferred_formats: &[Format::Webp, Format::Jpg],
             min_size: 64,
         });
@@ -179,5 +236,45 @@ mod tests {
         assert_eq!(info["extraFormats"], json!(["webp", "gif", "tif"]));
         assert_eq!(info["preferredFormats"], json!(["webp", "jpg"]));
         assert_eq!(info["tiles"][0]["scaleFactors"], json!([1, 2]));
+    }
+
+    #[test]
+    fn a_pyramid_lists_its_own_levels_and_tiles() {
+        let levels = [(6001, 4001), (3000, 2000), (1500, 1000), (750, 500)];
+        let info = info_json(&InfoParams {
+            id: "http://x/iiif/3/p",
+            width: 6001,
+            height: 4001,
+            limits: Limits::default(),
+            tile: (256, 128),
+            levels: &levels,
+            preferred_formats: &[Format::Jpg],
+            min_size: 64,
+        });
+        assert_eq!(
+            info["sizes"],
+            json!([
+                {"width": 750, "height": 500},
+                {"width": 1500, "height": 1000},
+                {"width": 3000, "height": 2000},
+                {"width": 6001, "height": 4001}
+            ])
+        );
+        assert_eq!(info["tiles"][0]["width"], 256);
+        assert_eq!(info["tiles"][0]["height"], 128);
+        // Levels give 1–8; 16 and 32 follow until one 256 tile covers the image.
+        assert_eq!(
+            info["tiles"][0]["scaleFactors"],
+            json!([1, 2, 4, 8, 16, 32])
+        );
+        let capped = Limits {
+            max_width: Some(2000),
+            ..Limits::default()
+        };
+        assert_eq!(
+            level_sizes(&levels, 64, &capped),
+            vec![(750, 500), (1500, 1000)]
+        );
+        assert_eq!(level_sizes(&levels, 5000, &capped), vec![(1500, 1000)]);
     }
 }

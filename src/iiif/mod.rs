@@ -6,4 +6,4 @@ pub mod info;
 pub mod plan;
 
 pub use grammar::{Format, IiifPath, ImageRequest, ParseError, Quality};
-pub use plan::{Limits, Plan, PlanError, Rect};
+pub use plan::{Limits, Plan, PlanError, Read, Rect};

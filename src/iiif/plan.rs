@@ -95,9 +95,21 @@ pub struct Plan {
     pub format: Format,
     /// Whether the output is the `max` size of the region: the canonical size is then `max`.
     pub is_max: bool,
-    /// Decode the source at 1/`decode_scale` of its size (a JPEG's DCT scaling): the cheapest
-    /// decode that still has at least as many pixels as the output needs. 1 = full size.
-    pub decode_scale: u32,
+    /// Which of the source's stored resolutions to read: see [`Plan::with_resolution`].
+    pub read: Read,
+}
+
+/// The resolution a plan reads the source at: one of the sizes the source can be read at
+/// directly (a JPEG's DCT scalings, a pyramid's levels), largest first. Index 0 is the full
+/// size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    /// Index into the source's resolutions.
+    pub resolution: usize,
+    /// The whole size at that resolution.
+    pub size: (u32, u32),
+    /// Whether a window of it can be read on its own (tiles); else it is decoded whole.
+    pub tiled: bool,
 }
 
 /// Resolves the region parameter against an image of `w`×`h` (§4.1).
@@ -212,7 +224,11 @@ pub fn plan(
         quality,
         format: req.format,
         is_max: (w, h) == limits.max_size(rw, rh),
-        decode_scale: 1,
+        read: Read {
+            resolution: 0,
+            size: (width, height),
+            tiled: false,
+        },
     })
 }
 
@@ -242,19 +258,84 @@ pub fn is_right_angle(degrees: f64) -> bool {
 }
 
 impl Plan {
-    /// Chooses the cheapest decode among reductions 1/2, 1/4, … 1/`max_scale` that the source
-    /// offers: the largest whose reduced region is still at least the output size in both
-    /// directions, so resizing only ever shrinks. Does not change the canonical form.
-    pub fn with_decode_scale(mut self, max_scale: u32) -> Plan {
-        let fits = |s: u32| {
-            self.crop.w as f64 / s as f64 >= self.scaled.0 as f64
-                && self.crop.h as f64 / s as f64 >= self.scaled.1 as f64
+    /// Chooses the cheapest resolution to read from `resolutions` (largest first, the first
+    /// being the full size): the smallest whose part under the region still has the output's
+    /// pixels in both directions (to within one), so resizing does not enlarge. `tiled` says whether
+    /// a window of a resolution can be read without the rest. Does not change the canonical
+    /// form.
+    pub fn with_resolution(mut self, resolutions: &[(u32, u32)], tiled: bool) -> Plan {
+        let (sw, sh) = (self.source.0 as f64, self.source.1 as f64);
+        // Within a pixel counts as covering: pyramid writers round level sizes down, and a
+        // tile at scale factor 4 should still come from the quarter-size level.
+        let covers = |&(rw, rh): &(u32, u32)| {
+            self.crop.w as f64 * rw as f64 / sw >= self.scaled.0 as f64 - 1.0
+                && self.crop.h as f64 * rh as f64 / sh >= self.scaled.1 as f64 - 1.0
         };
-        self.decode_scale = [8, 4, 2]
-            .into_iter()
-            .find(|&s| s <= max_scale && fits(s))
-            .unwrap_or(1);
+        let resolution = resolutions.iter().rposition(covers).unwrap_or(0);
+        self.read = Read {
+            resolution,
+            size: resolutions.get(resolution).copied().unwrap_or(self.source),
+            tiled,
+        };
         self
+    }
+
+    /// The region in the chosen resolution's pixels, widened to whole pixels and clipped.
+    pub fn read_window(&self) -> Rect {
+        let (rw, rh) = self.read.size;
+        let (sw, sh) = self.source;
+        let lo = |v: u32, r: u32, s: u32| (v as u64 * r as u64 / s as u64) as u32;
+        let hi = |v: u32, r: u32, s: u32| (v as u64 * r as u64).div_ceil(s as u64) as u32;
+        let c = self.crop;
+        let (x0, y0) = (lo(c.x, rw, sw), lo(c.y, rh, sh));
+        let x1 = hi(c.x + c.w, rw, sw).clamp(x0 + 1, rw.max(x0 + 1));
+        let y1 = hi(c.y + c.h, rh, sh).clamp(y0 + 1, rh.max(y0 + 1));
+        Rect {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
+    }
+
+    /// Pixels decoded to serve this plan: the window when the resolution is tiled, the whole
+    /// resolution otherwise.
+    pub fn decoded_pixels(&self) -> u64 {
+        if self.read.tiled {
+            let w = self.read_window();
+            w.w as u64 * w.h as u64
+        } else {
+            self.read.size.0 as u64 * self.read.size.1 as u64
+        }
+    }
+
+    /// When the output is exactly one stored tile of the chosen resolution — the region maps
+    /// onto a whole `tile`-sized tile without rounding, nothing is scaled, rotated, mirrored or
+    /// recoloured, and the format is JPEG — that tile's (column, row): its stored bytes are the
+    /// answer.
+    pub fn stored_tile(&self, (tw, th): (u32, u32)) -> Option<(u32, u32)> {
+        if !self.read.tiled
+            || self.degrees != 0.0
+            || self.mirror
+            || self.quality != Quality::Default
+            || self.format != Format::Jpg
+            || tw == 0
+            || th == 0
+        {
+            return None;
+        }
+        let win = self.read_window();
+        let (rw, rh) = self.read.size;
+        let (sw, sh) = self.source;
+        let c = self.crop;
+        let exact = |v: u32, r: u32, s: u32, at: u32| v as u64 * r as u64 == at as u64 * s as u64;
+        let aligned =
+            win.x.is_multiple_of(tw) && win.y.is_multiple_of(th) && (win.w, win.h) == (tw, th);
+        let maps = exact(c.x, rw, sw, win.x)
+            && exact(c.x + c.w, rw, sw, win.x + win.w)
+            && exact(c.y, rh, sh, win.y)
+            && exact(c.y + c.h, rh, sh, win.y + win.h);
+        (aligned && maps && self.scaled == (tw, th)).then_some((win.x / tw, win.y / th))
     }
 
     /// The size of the delivered image, after rotation.
@@ -562,20 +643,101 @@ mod tests {
         assert!(planned > 2_000, "only {planned} random requests planned");
     }
 
+    /// A JPEG's DCT scalings of a 6000×4000 source: full, 1/2, 1/4, 1/8.
+    const DCT: [(u32, u32); 4] = [(6000, 4000), (3000, 2000), (1500, 1000), (750, 500)];
+
     #[test]
-    fn decode_scale_is_the_cheapest_that_still_covers_the_output() {
-        let d = |url: &str, max| ok(url, 6000, 4000).with_decode_scale(max).decode_scale;
-        assert_eq!(d("full/!256,256/0/default.jpg", 8), 8); // 750x500 >= 256x171
-        assert_eq!(d("full/!256,256/0/default.jpg", 1), 1); // the source has no reductions
-        assert_eq!(d("full/!1000,1000/0/default.jpg", 8), 4); // 1500x1000 >= 1000x667
-        assert_eq!(d("full/1500,/0/default.jpg", 8), 4); // exactly 1/4
-        assert_eq!(d("full/1501,/0/default.jpg", 8), 2);
-        assert_eq!(d("0,0,512,512/512,/0/default.jpg", 8), 1); // a full-resolution tile
-        assert_eq!(d("0,0,2048,2048/512,/0/default.jpg", 8), 4); // a tile at scale factor 4
-        assert_eq!(d("full/^7000,/0/default.jpg", 8), 1); // upscaling
+    fn the_cheapest_resolution_that_still_covers_the_output_is_read() {
+        let d = |url: &str, res: &[(u32, u32)]| {
+            ok(url, 6000, 4000)
+                .with_resolution(res, false)
+                .read
+                .resolution
+        };
+        assert_eq!(d("full/!256,256/0/default.jpg", &DCT), 3); // 750x500 >= 256x171
+        assert_eq!(d("full/!256,256/0/default.jpg", &DCT[..1]), 0); // no reductions
+        assert_eq!(d("full/!1000,1000/0/default.jpg", &DCT), 2); // 1500x1000 >= 1000x667
+        assert_eq!(d("full/1500,/0/default.jpg", &DCT), 2); // exactly 1/4
+        assert_eq!(d("full/1501,/0/default.jpg", &DCT), 2); // one pixel short still counts
+        assert_eq!(d("full/1502,/0/default.jpg", &DCT), 1);
+        assert_eq!(d("0,0,512,512/512,/0/default.jpg", &DCT), 0); // a full-resolution tile
+        assert_eq!(d("0,0,2048,2048/512,/0/default.jpg", &DCT), 2); // a tile at scale factor 4
+        assert_eq!(d("full/^7000,/0/default.jpg", &DCT), 0); // upscaling
         // The choice does not change the canonical form (the cache key).
         let p = ok("full/!256,256/0/default.jpg", 6000, 4000);
-        assert_eq!(p.canonical(), p.with_decode_scale(8).canonical());
+        assert_eq!(p.canonical(), p.with_resolution(&DCT, false).canonical());
+    }
+
+    #[test]
+    fn pyramid_levels_are_chosen_by_their_real_sizes() {
+        // vips rounds level sizes down: 6001x4001 → 3000x2000 → 1500x1000 → …
+        let levels = [
+            (6001, 4001),
+            (3000, 2000),
+            (1500, 1000),
+            (750, 500),
+            (375, 250),
+        ];
+        let p = |url: &str| ok(url, 6001, 4001).with_resolution(&levels, true);
+        let thumb = p("full/!256,256/0/default.jpg");
+        assert_eq!((thumb.read.resolution, thumb.read.size), (4, (375, 250)));
+        assert_eq!(
+            thumb.read_window(),
+            Rect {
+                x: 0,
+                y: 0,
+                w: 375,
+                h: 250
+            }
+        );
+        // A tile at scale factor 4 reads about 512x512 pixels of level 2, not the image.
+        let t = p("2048,2048,2048,1953/512,/0/default.jpg");
+        assert_eq!(t.read.resolution, 2);
+        let w = t.read_window();
+        assert!(
+            w.w <= 513 && w.h <= 489 && w.x == 511 && w.y == 511,
+            "{w:?}"
+        );
+        assert_eq!(t.decoded_pixels(), w.w as u64 * w.h as u64);
+        // Untiled resolutions are decoded whole.
+        let flat = ok("0,0,512,512/512,/0/default.jpg", 6000, 4000).with_resolution(&DCT, false);
+        assert_eq!(flat.decoded_pixels(), 6000 * 4000);
+    }
+
+    #[test]
+    fn tile_exact_requests_name_their_stored_tile() {
+        let levels = [
+            (6000, 4000),
+            (3000, 2000),
+            (1500, 1000),
+            (750, 500),
+            (375, 250),
+        ];
+        let tile = |url: &str| {
+            ok(url, 6000, 4000)
+                .with_resolution(&levels, true)
+                .stored_tile((512, 512))
+        };
+        assert_eq!(tile("512,1024,512,512/512,/0/default.jpg"), Some((1, 2)));
+        assert_eq!(tile("0,0,512,512/max/0/default.jpg"), Some((0, 0)));
+        assert_eq!(tile("2048,0,2048,2048/512,/0/default.jpg"), Some((1, 0))); // level 2
+        assert_eq!(tile("512,1024,512,512/512,/0/color.jpg"), Some((1, 2)));
+        // Anything that changes the pixels or the format is rendered.
+        for url in [
+            "512,1024,512,512/512,/0/default.png",
+            "512,1024,512,512/512,/90/default.jpg",
+            "512,1024,512,512/512,/!0/default.jpg",
+            "512,1024,512,512/512,/0/gray.jpg",
+            "512,1024,512,512/256,/0/default.jpg",
+            "512,1024,511,512/511,/0/default.jpg",
+            "500,1024,512,512/512,/0/default.jpg",
+            "5632,3584,368,416/max/0/default.jpg", // an edge tile: stored padded to 512
+        ] {
+            assert_eq!(tile(url), None, "{url}");
+        }
+        let untiled =
+            ok("512,1024,512,512/512,/0/default.jpg", 6000, 4000).with_resolution(&levels, false);
+        assert_eq!(untiled.stored_tile((512, 512)), None);
     }
 
     /// The canonical form is itself a valid request that plans to the same work.

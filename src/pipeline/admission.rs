@@ -54,8 +54,7 @@ pub struct Admitted {
 /// 8 bytes a pixel for 16-bit RGBA), the resized one and a rotated copy (RGBA, 8-bit or
 /// 16-bit alike counted at 8 bytes).
 pub fn estimated_bytes(plan: &Plan) -> u64 {
-    let s = plan.decode_scale.max(1) as u64;
-    let decoded = plan.source.0.div_ceil(s as u32) as u64 * plan.source.1.div_ceil(s as u32) as u64;
+    let decoded = plan.decoded_pixels();
     let (w, h) = plan.scaled;
     let (rw, rh) = plan.output_size();
     8 * (decoded + w as u64 * h as u64 + rw as u64 * rh as u64)

@@ -1,22 +1,57 @@
-//! Decode stage: the whole source into memory, with its EXIF orientation applied so that
-//! pixel coordinates match what info.json reports.
+//! Decode stage: the pixels a plan needs, at the resolution it chose — a window of a tiled
+//! TIFF level, a JPEG reduced in the DCT domain, or the whole source — with EXIF orientation
+//! applied so that pixel coordinates match what info.json reports.
 
 use image::DynamicImage;
 use image::metadata::Orientation;
 
 use super::PipelineError;
+use crate::iiif::Plan;
+use crate::source::tiled::{self, Window};
 use crate::source::{SourceInfo, open_reader};
 
-/// Decodes `source` (GIF: its first frame) at 1/`scale` of its size where the source
-/// supports it ([`SourceInfo::max_decode_scale`]), refusing to allocate more than `max_bytes`.
-/// The result may be slightly larger than exactly 1/`scale` (sizes round up).
-pub fn decode(
-    source: &SourceInfo,
-    scale: u32,
-    max_bytes: u64,
-) -> Result<DynamicImage, PipelineError> {
-    if scale > 1 && source.max_decode_scale() >= scale {
-        return decode_jpeg_scaled(source, scale);
+/// Decoded pixels and where they sit in the resolution they were read at.
+pub struct Decoded {
+    pub image: DynamicImage,
+    /// The image's top-left corner in the resolution's pixels.
+    pub offset: (u32, u32),
+    /// The whole resolution's size.
+    pub full: (u32, u32),
+}
+
+impl Decoded {
+    /// A decode of the whole resolution.
+    pub fn whole(image: DynamicImage) -> Decoded {
+        let full = (image.width(), image.height());
+        Decoded {
+            image,
+            offset: (0, 0),
+            full,
+        }
+    }
+}
+
+/// Decodes what `plan` reads of `source` (GIF: its first frame), refusing to allocate more
+/// than `max_bytes`.
+pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decoded, PipelineError> {
+    let resolution = plan.read.resolution;
+    if let Some(level) = source.levels.get(resolution) {
+        let w = plan.read_window();
+        let window = Window {
+            x: w.x,
+            y: w.y,
+            w: w.w,
+            h: w.h,
+        };
+        let image = tiled::read_window(&source.path, level, window, max_bytes)?;
+        return Ok(Decoded {
+            image,
+            offset: (w.x, w.y),
+            full: (level.width, level.height),
+        });
+    }
+    if resolution > 0 && resolution < source.resolutions().len() {
+        return decode_jpeg_scaled(source, 1 << resolution).map(Decoded::whole);
     }
     let mut reader = open_reader(&source.path)?;
     let mut limits = image::Limits::default();
@@ -30,7 +65,7 @@ pub fn decode(
     let mut image =
         DynamicImage::from_decoder(decoder).map_err(|e| PipelineError::Decode(e.to_string()))?;
     image.apply_orientation(orientation);
-    Ok(image)
+    Ok(Decoded::whole(image))
 }
 
 /// A JPEG decoded by IDCT at reduced size (jpeg-decoder's `scale`): 1/8 of the pixels to

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use image::DynamicImage;
 
-use crate::iiif::Plan;
+use crate::iiif::{Plan, Rect};
 use crate::source::{SourceError, SourceInfo};
 
+pub use decode::Decoded;
 pub use encode::EncodeOptions;
 pub use resize::Filter;
 
@@ -62,9 +63,9 @@ pub fn render(
     options: &RenderOptions,
 ) -> Result<Rendered, PipelineError> {
     let start = Instant::now();
-    let image = decode::decode(source, plan.decode_scale, options.max_decode_bytes)?;
+    let decoded = decode::decode(source, plan, options.max_decode_bytes)?;
     let decode_time = start.elapsed();
-    let image = transform(image, plan, options.filter)?;
+    let image = transform(decoded, plan, options.filter)?;
     let bytes = encode::encode(&image, plan.format, &options.encode)?;
     Ok(Rendered {
         bytes,
@@ -73,28 +74,40 @@ pub fn render(
     })
 }
 
-/// Every stage between decode and encode, on an image of the (oriented) source decoded at
-/// full size or reduced by the plan's decode scale.
+/// Every stage between decode and encode, on the pixels the decode stage read: the whole
+/// (oriented) source, a reduced decode of it, or a window of a pyramid level.
 pub fn transform(
-    image: DynamicImage,
+    decoded: Decoded,
     plan: &Plan,
     filter: Filter,
 ) -> Result<DynamicImage, PipelineError> {
+    let Decoded {
+        image,
+        offset: (ox, oy),
+        full: (fw, fh),
+    } = decoded;
     let (sw, sh) = plan.source;
-    let image = if (image.width(), image.height()) == (sw, sh)
-        && plan.scaled == (plan.crop.w, plan.crop.h)
-    {
-        crop::crop(image, plan.crop)
+    let c = plan.crop;
+    let image = if (fw, fh) == (sw, sh) && plan.scaled == (c.w, c.h) {
+        crop::crop(
+            image,
+            Rect {
+                x: c.x - ox,
+                y: c.y - oy,
+                ..c
+            },
+        )
     } else {
-        // The region in the decoded image's own pixels (fractional after a reduced decode).
-        let fx = image.width() as f64 / sw as f64;
-        let fy = image.height() as f64 / sh as f64;
-        let c = plan.crop;
+        // The region in the decoded pixels (fractional after a reduced read).
+        let fx = fw as f64 / sw as f64;
+        let fy = fh as f64 / sh as f64;
+        let x = (c.x as f64 * fx - ox as f64).max(0.0);
+        let y = (c.y as f64 * fy - oy as f64).max(0.0);
         let region = resize::Region {
-            x: c.x as f64 * fx,
-            y: c.y as f64 * fy,
-            w: c.w as f64 * fx,
-            h: c.h as f64 * fy,
+            x,
+            y,
+            w: (c.w as f64 * fx).min(image.width() as f64 - x),
+            h: (c.h as f64 * fy).min(image.height() as f64 - y),
         };
         resize::resize(&image, region, plan.scaled, filter)?
     };

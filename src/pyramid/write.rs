@@ -373,7 +373,7 @@ mod tests {
             256,
             TileCompression::Jpeg { quality: 95 },
         );
-        let levels = tiled::levels(&path).unwrap();
+        let levels = tiled::probe(&path).unwrap().unwrap().levels;
         let sizes: Vec<_> = levels.iter().map(|l| (l.width, l.height)).collect();
         assert_eq!(sizes, vec![(1000, 600), (500, 300), (250, 150)]);
         assert_eq!(written.levels, 3);
@@ -409,7 +409,7 @@ mod tests {
             128,
             TileCompression::Jpeg { quality: 90 },
         );
-        let levels = tiled::levels(&path).unwrap();
+        let levels = tiled::probe(&path).unwrap().unwrap().levels;
         assert_eq!(levels.len(), 3);
         let window = Window {
             x: 100,
@@ -427,7 +427,7 @@ mod tests {
             16,
             TileCompression::Deflate,
         );
-        let levels = tiled::levels(&path).unwrap();
+        let levels = tiled::probe(&path).unwrap().unwrap().levels;
         let all = Window {
             x: 0,
             y: 0,
@@ -449,7 +449,7 @@ mod tests {
             256,
             TileCompression::Jpeg { quality: 90 },
         );
-        let levels = tiled::levels(&path).unwrap();
+        let levels = tiled::probe(&path).unwrap().unwrap().levels;
         let bytes = tiled::stored_jpeg(&path, &levels[0], 1, 1)
             .unwrap()
             .unwrap();

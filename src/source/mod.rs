@@ -5,6 +5,8 @@ pub mod catalogued;
 mod resolve;
 pub mod tiled;
 
+pub use tiled::Level;
+
 pub use catalogued::Sources;
 pub use resolve::resolve;
 
@@ -66,18 +68,32 @@ pub struct SourceInfo {
     pub pixel_format: String,
     pub bytes: u64,
     pub modified: SystemTime,
+    /// The stored resolutions of a tiled TIFF, largest first; empty for other sources.
+    pub levels: Vec<Level>,
 }
 
 impl SourceInfo {
-    /// The largest reduction this source can be decoded at directly: 8 for 8-bit gray and RGB
-    /// JPEGs (DCT scaling), 1 for everything else (CMYK JPEGs go through the full decoder,
-    /// which handles Adobe's inverted CMYK).
-    pub fn max_decode_scale(&self) -> u32 {
-        if self.format == ImageFormat::Jpeg && matches!(self.pixel_format.as_str(), "L8" | "Rgb8") {
-            8
+    /// The sizes this source can be read at directly, largest first: a tiled TIFF's levels;
+    /// an 8-bit gray or RGB JPEG's DCT scalings to 1/2, 1/4 and 1/8 (CMYK JPEGs go through
+    /// the full decoder, which handles Adobe's inverted CMYK); else just the full size.
+    pub fn resolutions(&self) -> Vec<(u32, u32)> {
+        let (w, h) = (self.width, self.height);
+        if !self.levels.is_empty() {
+            self.levels.iter().map(|l| (l.width, l.height)).collect()
+        } else if self.format == ImageFormat::Jpeg
+            && matches!(self.pixel_format.as_str(), "L8" | "Rgb8")
+        {
+            [1, 2, 4, 8]
+                .map(|s| (w.div_ceil(s), h.div_ceil(s)))
+                .to_vec()
         } else {
-            1
+            vec![(w, h)]
         }
+    }
+
+    /// Whether a window of a resolution can be read without the rest (tiles).
+    pub fn is_tiled(&self) -> bool {
+        !self.levels.is_empty()
     }
 }
 
@@ -123,19 +139,55 @@ pub fn swaps_axes(o: Orientation) -> bool {
     )
 }
 
-/// Reads the header of `path`: format, oriented size, orientation. Refuses sources larger than
-/// `max_pixels` here, before any pixel is decoded.
-pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
-    let meta = std::fs::metadata(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
-    let mut reader = open_reader(path)?;
-    let format = reader.format().expect("open_reader checked the format");
+/// Stored size, orientation and pixel layout from `image`'s decoder for the format.
+fn probe_decoder(
+    mut reader: ImageReader<BufReader<File>>,
+    path: &Path,
+    format: ImageFormat,
+) -> Result<(u32, u32, Orientation, String), SourceError> {
     // Reading a header allocates next to nothing; the decoder's own allocation limits would
-    // turn an oversized source into a vague decode error instead of the clear refusal below.
+    // turn an oversized source into a vague decode error instead of the clear refusal in
+    // `probe`.
     reader.no_limits();
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| SourceError::Unreadable(e.to_string()))?;
     let (w, h) = decoder.dimensions();
+    // A broken EXIF block is not worth refusing the image for: show it as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let pixel_format = if format == ImageFormat::Jpeg {
+        // The JPEG decoder reports CMYK as the RGB it converts to; read the frame header.
+        jpeg_pixel_format(path)?
+    } else {
+        format!("{:?}", decoder.original_color_type())
+    };
+    Ok((w, h, orientation, pixel_format))
+}
+
+/// Reads the header of `path`: format, oriented size, orientation. Refuses sources larger than
+/// `max_pixels` here, before any pixel is decoded.
+pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
+    let meta = std::fs::metadata(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    let reader = open_reader(path)?;
+    let format = reader.format().expect("open_reader checked the format");
+    // Tiled TIFFs are read by Tessera's own tile reader, which also reads the YCbCr JPEG
+    // tiles `image`'s TIFF decoder refuses.
+    let tiled = if format == ImageFormat::Tiff {
+        tiled::probe(path)?
+    } else {
+        None
+    };
+    let (w, h, orientation, pixel_format, levels) = match tiled {
+        Some(t) => {
+            let first = t.levels[0];
+            let upright = Orientation::NoTransforms;
+            (first.width, first.height, upright, t.pixel_format, t.levels)
+        }
+        None => {
+            let (w, h, orientation, pixel_format) = probe_decoder(reader, path, format)?;
+            (w, h, orientation, pixel_format, Vec::new())
+        }
+    };
     let pixels = w as u64 * h as u64;
     if pixels > max_pixels {
         return Err(SourceError::TooLarge {
@@ -148,14 +200,6 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
     if w == 0 || h == 0 {
         return Err(SourceError::Unreadable("image has no pixels".into()));
     }
-    // A broken EXIF block is not worth refusing the image for: show it as stored.
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let pixel_format = if format == ImageFormat::Jpeg {
-        // The JPEG decoder reports CMYK as the RGB it converts to; read the frame header.
-        jpeg_pixel_format(path)?
-    } else {
-        format!("{:?}", decoder.original_color_type())
-    };
     let (width, height) = if swaps_axes(orientation) {
         (h, w)
     } else {
@@ -170,5 +214,6 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
         pixel_format,
         bytes: meta.len(),
         modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        levels,
     })
 }

@@ -100,14 +100,39 @@ fn same_pixels(a: ColorType, b: ColorType) -> bool {
     canon(a) == canon(b)
 }
 
-/// The levels of a tiled TIFF: the first directory, then every later tiled directory with
-/// the same pixel layout and a smaller size, largest first. Empty when the first directory
-/// is not tiled (a strip TIFF) or its tiles are of a kind not read as tiles.
-pub fn levels(path: &Path) -> Result<Vec<Level>, SourceError> {
+/// What the header of a TIFF that is read as tiles says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tiled {
+    /// Largest first; never empty.
+    pub levels: Vec<Level>,
+    /// The pixel layout, named as `image` names it (`Rgb8`, `La16`, …).
+    pub pixel_format: String,
+}
+
+/// Reads a TIFF's levels: the first directory, then every later tiled directory with the
+/// same pixel layout and a smaller size, largest first. `None` when the first directory is
+/// not tiled (a strip TIFF), its tiles are of a kind not read as tiles, or it is stored
+/// rotated (tiles are read as stored): the whole-image decoder takes those.
+pub fn probe(path: &Path) -> Result<Option<Tiled>, SourceError> {
     let mut d = open(path)?;
     let Some(first) = layout(&mut d) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
+    let orientation = d.find_tag_unsigned::<u16>(Tag::Orientation).ok().flatten();
+    if orientation.is_some_and(|o| o != 1) {
+        return Ok(None);
+    }
+    let pixel_format = match first.color {
+        ColorType::Gray(8) => "L8",
+        ColorType::GrayA(8) => "La8",
+        ColorType::RGBA(8) => "Rgba8",
+        ColorType::Gray(16) => "L16",
+        ColorType::GrayA(16) => "La16",
+        ColorType::RGB(16) => "Rgb16",
+        ColorType::RGBA(16) => "Rgba16",
+        _ => "Rgb8",
+    }
+    .to_string();
     let mut out = Vec::new();
     let mut ifd = 0u32;
     loop {
@@ -133,7 +158,10 @@ pub fn levels(path: &Path) -> Result<Vec<Level>, SourceError> {
         }
         ifd += 1;
     }
-    Ok(out)
+    Ok(Some(Tiled {
+        levels: out,
+        pixel_format,
+    }))
 }
 
 /// The stored pixels of one tile, `width` pixels a row.

@@ -57,7 +57,8 @@ pub struct Asset {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE assets (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE assets (
         identifier       TEXT PRIMARY KEY,
         path             TEXT NOT NULL,
         format           TEXT NOT NULL,
@@ -71,7 +72,12 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE assets (
         content_hash     TEXT NOT NULL,
         properties       TEXT NOT NULL,
         updated_at       INTEGER NOT NULL
-    )"];
+    )",
+    // Tiled TIFF levels (JSON). Rows written before this column existed were probed without
+    // reading levels: drop them so they are read again, levels included.
+    "ALTER TABLE assets ADD COLUMN levels TEXT NOT NULL DEFAULT '[]';
+     DELETE FROM assets;",
+];
 
 fn nanos(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -123,7 +129,7 @@ impl Catalogue {
             .expect("db lock")
             .query_row(
                 "SELECT path, format, width, height, orientation, pixel_format, bytes,
-                        modified_ns, sidecar_ns, content_hash, properties
+                        modified_ns, sidecar_ns, content_hash, properties, levels
                  FROM assets WHERE identifier = ?1",
                 [identifier],
                 |r| {
@@ -139,6 +145,7 @@ impl Catalogue {
                         r.get::<_, Option<i64>>(8)?,
                         r.get::<_, String>(9)?,
                         r.get::<_, String>(10)?,
+                        r.get::<_, String>(11)?,
                     ))
                 },
             )
@@ -155,6 +162,7 @@ impl Catalogue {
             sidecar,
             hash,
             props,
+            levels,
         )) = row
         else {
             return Ok(None);
@@ -173,6 +181,7 @@ impl Catalogue {
                 pixel_format,
                 bytes: bytes as u64,
                 modified: from_nanos(modified),
+                levels: serde_json::from_str(&levels).map_err(|e| bad(e.to_string()))?,
             },
             content_hash: hash,
             sidecar_modified: sidecar.map(from_nanos),
@@ -190,8 +199,9 @@ impl Catalogue {
         let s = &asset.source;
         self.conn.lock().expect("db lock").execute(
             "INSERT OR REPLACE INTO assets (identifier, path, format, width, height, orientation,
-                 pixel_format, bytes, modified_ns, sidecar_ns, content_hash, properties, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 pixel_format, bytes, modified_ns, sidecar_ns, content_hash, properties, updated_at,
+                 levels)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 asset.identifier,
                 s.path.to_string_lossy(),
@@ -206,6 +216,7 @@ impl Catalogue {
                 asset.content_hash,
                 serde_json::to_string(&asset.properties).expect("properties serialise"),
                 nanos(SystemTime::now()),
+                serde_json::to_string(&s.levels).expect("levels serialise"),
             ],
         )?;
         let asset = Arc::new(asset);
@@ -262,6 +273,13 @@ mod tests {
                 pixel_format: "Rgb8".into(),
                 bytes: 1234,
                 modified: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+                levels: vec![crate::source::Level {
+                    ifd: 0,
+                    width: 600,
+                    height: 400,
+                    tile_width: 256,
+                    tile_height: 256,
+                }],
             },
             content_hash: hash.into(),
             sidecar_modified: None,
