@@ -37,6 +37,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub render: RenderConfig,
     pub image: ImageConfig,
+    pub pyramid: PyramidConfig,
     pub log: LogConfig,
 }
 
@@ -101,9 +102,17 @@ pub struct ImageConfig {
     pub resize_filter: String,
     pub jpeg_quality: u8,
     pub jpeg_progressive: bool,
+    pub jpeg_passthrough: bool,
     pub webp_quality: f32,
     pub png_level: u8,
     pub preferred_formats: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PyramidConfig {
+    pub min_pixels: u64,
+    pub jpeg_quality: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +238,17 @@ impl Config {
         self.data.dir.join("catalogue.sqlite")
     }
 
+    /// Pyramid derivative settings.
+    pub fn pyramid_settings(&self) -> crate::pyramid::PyramidSettings {
+        crate::pyramid::PyramidSettings {
+            dir: self.data.dir.join("pyramids"),
+            min_pixels: self.pyramid.min_pixels,
+            tile: self.image.tile_size,
+            jpeg_quality: self.pyramid.jpeg_quality,
+            max_decode_bytes: self.render_options().max_decode_bytes,
+        }
+    }
+
     /// Cache bounds.
     pub fn cache_limits(&self) -> crate::cache::CacheLimits {
         crate::cache::CacheLimits {
@@ -294,6 +314,7 @@ impl Config {
                 webp_quality: self.image.webp_quality,
                 png_level: self.image.png_level,
             },
+            jpeg_passthrough: self.image.jpeg_passthrough,
             // Up to 16-bit RGBA for every allowed pixel, plus room for one working copy.
             max_decode_bytes: self.source.max_pixels.saturating_mul(16),
         }

@@ -8,7 +8,8 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 use tessera::cache::{DiskCache, scan_stats};
 use tessera::config::{Config, Overrides};
-use tessera::ingest::{Outcome, image_files, ingest};
+use tessera::ingest::{Outcome, identifier_of, image_files, ingest};
+use tessera::pyramid::Pyramids;
 use tessera::source::Sources;
 use tessera::store::Catalogue;
 
@@ -142,6 +143,16 @@ fn sources(config: &Config) -> Result<Sources, String> {
     .map_err(|e| format!("image root {}: {e}", config.source.root.display()))
 }
 
+/// Prints a line above a progress bar. `println` on a hidden bar (no terminal) prints
+/// nothing, so that case goes to stderr.
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
     let sources = sources(&config)?;
     let dir = match dir {
@@ -168,13 +179,7 @@ fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
     let start = Instant::now();
     let report = ingest(&sources, &files, |file, outcome| {
         if let Outcome::Failed(e) = outcome {
-            // `println` on a hidden bar (no terminal) prints nothing: use stderr there.
-            let line = format!("unreadable: {}: {e}", file.display());
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
+            say(&bar, format!("unreadable: {}: {e}", file.display()));
         }
         bar.inc(1);
     });
@@ -189,6 +194,45 @@ fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
         report.unchanged,
         report.failed,
         sources.catalogue().count().map_err(|e| e.to_string())?
+    );
+    if config.pyramid.min_pixels > 0 {
+        build_pyramids(&config, &sources, &files)?;
+    }
+    Ok(())
+}
+
+/// Builds the pyramids the catalogued `files` want and do not have yet.
+fn build_pyramids(config: &Config, sources: &Sources, files: &[PathBuf]) -> Result<(), String> {
+    let settings = config.pyramid_settings();
+    let dir = settings.dir.display().to_string();
+    let pyramids = Pyramids::open(settings, 1).map_err(|e| format!("{dir}: {e}"))?;
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    let start = Instant::now();
+    let (mut built, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    for file in files {
+        bar.inc(1);
+        let Some(asset) =
+            identifier_of(sources.root(), file).and_then(|id| sources.asset(&id).ok())
+        else {
+            continue;
+        };
+        match pyramids.ensure(&asset) {
+            Ok(Some(w)) => {
+                built += 1;
+                bytes += w.bytes;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed += 1;
+                say(&bar, format!("no pyramid for {}: {e}", file.display()));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    println!(
+        "built {built} pyramids ({:.1} MB) in {:.1}s, {failed} failed; in {dir}",
+        bytes as f64 / 1e6,
+        start.elapsed().as_secs_f64()
     );
     Ok(())
 }

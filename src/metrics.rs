@@ -7,6 +7,7 @@ use prometheus::{
 };
 
 use crate::cache::{CacheCounters, DiskCache};
+use crate::pyramid::PyramidCounters;
 
 /// Latency buckets from 0.5 ms to 30 s.
 const BUCKETS: &[f64] = &[
@@ -30,8 +31,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates the series and registers the cache's counters beside them.
-    pub fn new(cache: &CacheCounters) -> Metrics {
+    /// Creates the series and registers the cache's and the pyramid builder's beside them.
+    pub fn new(cache: &CacheCounters, pyramids: &PyramidCounters) -> Metrics {
         let registry = Registry::new();
         let hist = |name: &str, help: &str| {
             Histogram::with_opts(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()))
@@ -114,6 +115,10 @@ impl Metrics {
             Box::new(cache.misses.clone()),
             Box::new(cache.evictions.clone()),
             Box::new(cache.writes.clone()),
+            Box::new(pyramids.built.clone()),
+            Box::new(pyramids.failed.clone()),
+            Box::new(pyramids.building.clone()),
+            Box::new(pyramids.build_seconds.clone()),
         ] {
             r.register(c).expect("unique series");
         }

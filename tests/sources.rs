@@ -146,6 +146,7 @@ fn scaled_decode_agrees_with_full_decode() {
     use tessera::iiif::grammar::{IiifPath, parse_path};
     use tessera::pipeline::{EncodeOptions, Filter, RenderOptions, render};
     let options = RenderOptions {
+        jpeg_passthrough: false,
         filter: Filter::Lanczos3,
         encode: EncodeOptions {
             jpeg_quality: 90,

@@ -17,6 +17,7 @@ use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::info::{InfoParams, JSON_LD_MEDIA_TYPE, PROFILE_URI, info_json};
 use crate::iiif::{Format, ImageRequest, Plan, plan};
 use crate::pipeline::admission::estimated_bytes;
+use crate::source::SourceInfo;
 use crate::store::Asset;
 
 /// Dispatches a GET or HEAD below the prefix.
@@ -80,7 +81,12 @@ pub async fn handle(
             let format = found.plan.format;
             let bytes = match found.hit {
                 Some(hit) => hit,
-                None => render(&state, found.key, found.asset, found.plan).await?,
+                None => {
+                    let read = found
+                        .pyramid
+                        .unwrap_or_else(|| Arc::new(found.asset.source.clone()));
+                    render(&state, found.key, read, found.plan).await?
+                }
             };
             Ok(res.content_type(format.media_type()).body(bytes))
         }
@@ -90,6 +96,8 @@ pub async fn handle(
 /// What the hit path found for an image request.
 struct Found {
     asset: Arc<Asset>,
+    /// The pyramid derivative to read instead of the source, when it has one.
+    pyramid: Option<Arc<SourceInfo>>,
     plan: Plan,
     canonical: String,
     key: CacheKey,
@@ -108,12 +116,25 @@ fn lookup(
 ) -> Result<Found, HttpError> {
     let asset = state.sources.asset(identifier)?;
     let src = &asset.source;
+    let pyramid = state.pyramids.as_ref().and_then(|p| p.for_asset(&asset));
+    let read = pyramid.as_deref().unwrap_or(src);
     let plan = plan::plan(request, src.width, src.height, &state.limits)?
-        .with_resolution(&src.resolutions(), src.is_tiled());
+        .with_resolution(&read.resolutions(), read.is_tiled());
     let canonical = plan.canonical();
+    // Renders from the pyramid differ slightly from renders of the source: other bytes, so
+    // another key (and ETag).
+    let from: &[u8] = if pyramid.is_some() {
+        b"pyramid"
+    } else {
+        b"source"
+    };
     let key = CacheKey::new(
         &asset.content_hash,
-        &[canonical.as_bytes(), state.render_fingerprint.as_bytes()],
+        &[
+            canonical.as_bytes(),
+            state.render_fingerprint.as_bytes(),
+            from,
+        ],
         plan.format.extension(),
     );
     let fresh = not_modified(
@@ -128,6 +149,7 @@ fn lookup(
     };
     Ok(Found {
         asset,
+        pyramid,
         plan,
         canonical,
         key,
@@ -223,7 +245,7 @@ async fn asset(state: &web::Data<AppState>, identifier: String) -> Result<Arc<As
 async fn render(
     state: &web::Data<AppState>,
     key: CacheKey,
-    asset: Arc<Asset>,
+    source: Arc<SourceInfo>,
     plan: Plan,
 ) -> Result<Bytes, HttpError> {
     let st = state.clone();
@@ -246,7 +268,7 @@ async fn render(
                 if let Some(hit) = worker.cache.as_ref().and_then(|c| c.get_again(&key)) {
                     return Ok::<_, HttpError>(Err(hit));
                 }
-                let r = crate::pipeline::render(&asset.source, &plan, &worker.render)?;
+                let r = crate::pipeline::render(&source, &plan, &worker.render)?;
                 if let Some(cache) = &worker.cache
                     && let Err(e) = cache.put(&key, &r.bytes)
                 {

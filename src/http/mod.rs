@@ -29,6 +29,7 @@ use crate::iiif::{Format, Limits};
 use crate::metrics::Metrics;
 use crate::pipeline::RenderOptions;
 use crate::pipeline::admission::Admission;
+use crate::pyramid::{PyramidCounters, Pyramids};
 use crate::source::Sources;
 use crate::store::Catalogue;
 pub use error::HttpError;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub coalescer: Coalescer<CacheKey, Result<Bytes, Arc<HttpError>>>,
     pub admission: Admission,
     pub metrics: Metrics,
+    /// Pyramid derivatives of large flat sources; `None` when `pyramid.min_pixels` is 0.
+    pub pyramids: Option<Arc<Pyramids>>,
 }
 
 impl AppState {
@@ -79,6 +82,19 @@ impl AppState {
             .as_ref()
             .map_or_else(CacheCounters::default, |c| c.counters.clone());
         let render = config.render_options();
+        let pyramids = if config.pyramid.min_pixels > 0 {
+            let settings = config.pyramid_settings();
+            let dir = settings.dir.display().to_string();
+            Some(
+                Pyramids::start(settings, config.data.memory_entries)
+                    .map_err(context(format!("pyramid folder {dir}")))?,
+            )
+        } else {
+            None
+        };
+        let pyramid_counters = pyramids
+            .as_ref()
+            .map_or_else(PyramidCounters::default, |p| p.counters.clone());
         Ok(AppState {
             limits: config.limits(),
             render_fingerprint: format!("{render:?}"),
@@ -88,7 +104,8 @@ impl AppState {
             cache,
             coalescer: Coalescer::default(),
             admission: Admission::new(config.admission_limits()),
-            metrics: Metrics::new(&counters),
+            metrics: Metrics::new(&counters, &pyramid_counters),
+            pyramids,
             config,
         })
     }

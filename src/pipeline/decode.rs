@@ -53,6 +53,11 @@ pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decode
     if resolution > 0 && resolution < source.resolutions().len() {
         return decode_jpeg_scaled(source, 1 << resolution).map(Decoded::whole);
     }
+    decode_whole(source, max_bytes).map(Decoded::whole)
+}
+
+/// The whole source at full size, oriented.
+pub fn decode_whole(source: &SourceInfo, max_bytes: u64) -> Result<DynamicImage, PipelineError> {
     let mut reader = open_reader(&source.path)?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_bytes);
@@ -65,7 +70,7 @@ pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decode
     let mut image =
         DynamicImage::from_decoder(decoder).map_err(|e| PipelineError::Decode(e.to_string()))?;
     image.apply_orientation(orientation);
-    Ok(Decoded::whole(image))
+    Ok(image)
 }
 
 /// A JPEG decoded by IDCT at reduced size (jpeg-decoder's `scale`): 1/8 of the pixels to

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use image::DynamicImage;
 
 use crate::iiif::{Plan, Rect};
-use crate::source::{SourceError, SourceInfo};
+use crate::source::{SourceError, SourceInfo, tiled};
 
 pub use decode::Decoded;
 pub use encode::EncodeOptions;
@@ -44,6 +44,8 @@ pub enum PipelineError {
 pub struct RenderOptions {
     pub filter: Filter,
     pub encode: EncodeOptions,
+    /// Answer requests that are exactly one stored JPEG tile with its bytes.
+    pub jpeg_passthrough: bool,
     /// Most bytes a decoder may allocate for one image.
     pub max_decode_bytes: u64,
 }
@@ -63,6 +65,15 @@ pub fn render(
     options: &RenderOptions,
 ) -> Result<Rendered, PipelineError> {
     let start = Instant::now();
+    if options.jpeg_passthrough
+        && let Some(bytes) = stored_tile(source, plan)?
+    {
+        return Ok(Rendered {
+            bytes,
+            decode_time: Duration::ZERO,
+            total_time: start.elapsed(),
+        });
+    }
     let decoded = decode::decode(source, plan, options.max_decode_bytes)?;
     let decode_time = start.elapsed();
     let image = transform(decoded, plan, options.filter)?;
@@ -72,6 +83,17 @@ pub fn render(
         decode_time,
         total_time: start.elapsed(),
     })
+}
+
+/// The stored JPEG tile that is exactly the plan's output, when there is one.
+fn stored_tile(source: &SourceInfo, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
+    let Some(level) = source.levels.get(plan.read.resolution) else {
+        return Ok(None);
+    };
+    match plan.stored_tile((level.tile_width, level.tile_height)) {
+        Some((col, row)) => Ok(tiled::stored_jpeg(&source.path, level, col, row)?),
+        None => Ok(None),
+    }
 }
 
 /// Every stage between decode and encode, on the pixels the decode stage read: the whole

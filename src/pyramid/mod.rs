@@ -1,4 +1,337 @@
-//! Pyramid derivatives: large flat sources rewritten once as tiled pyramidal TIFFs under the
-//! data directory, then read like any pyramidal TIFF.
+//! Pyramid derivatives: a large flat source (JPEG, PNG, WebP, strip TIFF) is rewritten once as
+//! a tiled pyramidal TIFF under the data directory, then read like any pyramidal TIFF — a
+//! full-resolution tile decodes one stored tile instead of most of the file.
+//!
+//! Pyramids are named by the source's content hash, so a changed source gets a new one and an
+//! unchanged one keeps its pyramid across restarts. They are built on first request by one
+//! background thread (requests meanwhile are served from the flat source, correctly, just
+//! slower) or ahead of time by `tessera ingest`. Files are written under `tmp/` and renamed
+//! into place, so a crash never leaves a half-written pyramid where it would be read.
 
 pub mod write;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::BufWriter;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use image::ImageFormat;
+use image::metadata::Orientation;
+use lru::LruCache;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge};
+
+use crate::pipeline::decode::decode_whole;
+use crate::source::{SourceInfo, tiled};
+use crate::store::Asset;
+use write::{TileCompression, Written, write_pyramid};
+
+/// Why a pyramid could not be built or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PyramidError {
+    #[error("could not decode the source: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Write(#[from] write::WriteError),
+    #[error("pyramid {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("pyramid {0} does not match its source: {1}")]
+    Mismatch(PathBuf, String),
+}
+
+/// Configuration of pyramid derivatives.
+#[derive(Debug, Clone)]
+pub struct PyramidSettings {
+    /// Folder of the pyramids (`<data dir>/pyramids`).
+    pub dir: PathBuf,
+    /// Flat sources with at least this many pixels get a pyramid; 0: none do.
+    pub min_pixels: u64,
+    /// Tile edge: the tile size info.json advertises, so tile requests map onto whole tiles.
+    pub tile: u32,
+    /// Quality of JPEG tiles (8-bit gray and RGB sources; others get lossless Deflate tiles).
+    pub jpeg_quality: u8,
+    /// Most bytes decoding one source may allocate.
+    pub max_decode_bytes: u64,
+}
+
+/// Pyramid series for `/metrics`.
+#[derive(Clone)]
+pub struct PyramidCounters {
+    pub built: IntCounter,
+    pub failed: IntCounter,
+    pub building: IntGauge,
+    pub build_seconds: Histogram,
+}
+
+impl Default for PyramidCounters {
+    fn default() -> Self {
+        PyramidCounters {
+            built: IntCounter::new("tessera_pyramids_built_total", "Pyramid derivatives built.")
+                .expect("valid counter"),
+            failed: IntCounter::new(
+                "tessera_pyramid_failures_total",
+                "Pyramid builds that failed (the source keeps being served flat).",
+            )
+            .expect("valid counter"),
+            building: IntGauge::new(
+                "tessera_pyramids_queued",
+                "Pyramid builds queued or running now.",
+            )
+            .expect("valid gauge"),
+            build_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "tessera_pyramid_build_duration_seconds",
+                    "Time to build one pyramid: decode, reduce, encode tiles, write.",
+                )
+                .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            )
+            .expect("valid histogram"),
+        }
+    }
+}
+
+/// A build request for the background thread.
+struct Job {
+    source: SourceInfo,
+    hash: String,
+}
+
+/// What is known about pyramids in memory.
+struct Known {
+    /// Opened pyramids by content hash.
+    ready: LruCache<String, Arc<SourceInfo>>,
+    /// Queued or being built.
+    building: HashSet<String>,
+    /// Failed since start-up: not retried until a restart (or a changed source).
+    failed: HashSet<String>,
+}
+
+/// The pyramid derivatives and their builder.
+pub struct Pyramids {
+    settings: PyramidSettings,
+    known: Mutex<Known>,
+    /// The background builder's queue; `None` when builds only run through [`Self::ensure`].
+    jobs: Mutex<Option<Sender<Job>>>,
+    pub counters: PyramidCounters,
+}
+
+impl Pyramids {
+    /// Opens the pyramid folder, removing leftovers of interrupted builds. Builds run only
+    /// through [`Self::ensure`]; `memory_entries` opened pyramids are kept in memory.
+    pub fn open(settings: PyramidSettings, memory_entries: usize) -> std::io::Result<Pyramids> {
+        let tmp = settings.dir.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Pyramids {
+            settings,
+            known: Mutex::new(Known {
+                ready: LruCache::new(NonZeroUsize::new(memory_entries.max(1)).expect("non-zero")),
+                building: HashSet::new(),
+                failed: HashSet::new(),
+            }),
+            jobs: Mutex::new(None),
+            counters: PyramidCounters::default(),
+        })
+    }
+
+    /// [`Self::open`], plus the background thread that builds pyramids requests ask for.
+    pub fn start(settings: PyramidSettings, memory_entries: usize) -> std::io::Result<Arc<Self>> {
+        let (tx, rx) = channel::<Job>();
+        let pyramids = Arc::new(Pyramids::open(settings, memory_entries)?);
+        *pyramids.jobs.lock().expect("job lock") = Some(tx);
+        let worker = pyramids.clone();
+        std::thread::Builder::new()
+            .name("pyramid-builder".into())
+            .spawn(move || {
+                for job in rx {
+                    // The outcome is logged and counted inside; serving goes on either way.
+                    let _ = worker.build(&job.source, &job.hash);
+                }
+            })?;
+        Ok(pyramids)
+    }
+
+    /// Whether `source` should get a pyramid: flat (not already tiled), not an animation
+    /// format, and at least `min_pixels` large.
+    pub fn wanted(&self, source: &SourceInfo) -> bool {
+        let pixels = source.width as u64 * source.height as u64;
+        self.settings.min_pixels > 0
+            && pixels >= self.settings.min_pixels
+            && source.levels.is_empty()
+            && source.format != ImageFormat::Gif
+    }
+
+    fn path(&self, hash: &str) -> PathBuf {
+        let shard = hash.get(..2).unwrap_or("__");
+        self.settings.dir.join(shard).join(format!("{hash}.tif"))
+    }
+
+    /// The pyramid to read `asset` from, when it has one ready. When it should have one and
+    /// none is on disk, queues a build and returns `None`: this request reads the source.
+    pub fn for_asset(&self, asset: &Asset) -> Option<Arc<SourceInfo>> {
+        if !self.wanted(&asset.source) {
+            return None;
+        }
+        let hash = &asset.content_hash;
+        {
+            let mut known = self.known.lock().expect("pyramid lock");
+            if let Some(p) = known.ready.get(hash) {
+                return Some(p.clone());
+            }
+            if known.building.contains(hash) || known.failed.contains(hash) {
+                return None;
+            }
+        }
+        let path = self.path(hash);
+        if path.exists() {
+            match self.read_header(&path, &asset.source) {
+                Ok(info) => return Some(self.remember(hash, info)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unusable pyramid; rebuilding");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let jobs = self.jobs.lock().expect("job lock");
+        let mut known = self.known.lock().expect("pyramid lock");
+        if let Some(jobs) = jobs.as_ref()
+            && known.building.insert(hash.clone())
+        {
+            self.counters.building.inc();
+            let job = Job {
+                source: asset.source.clone(),
+                hash: hash.clone(),
+            };
+            if jobs.send(job).is_err() {
+                known.building.remove(hash);
+                self.counters.building.dec();
+            }
+        }
+        None
+    }
+
+    /// Builds the pyramid of `asset` now unless one is on disk (for `tessera ingest`).
+    /// `None` when none is wanted or it already existed.
+    pub fn ensure(&self, asset: &Asset) -> Result<Option<Written>, PyramidError> {
+        if !self.wanted(&asset.source) || self.path(&asset.content_hash).exists() {
+            return Ok(None);
+        }
+        self.known
+            .lock()
+            .expect("pyramid lock")
+            .building
+            .insert(asset.content_hash.clone());
+        self.counters.building.inc();
+        self.build(&asset.source, &asset.content_hash).map(Some)
+    }
+
+    fn remember(&self, hash: &str, info: SourceInfo) -> Arc<SourceInfo> {
+        let info = Arc::new(info);
+        self.known
+            .lock()
+            .expect("pyramid lock")
+            .ready
+            .put(hash.to_string(), info.clone());
+        info
+    }
+
+    /// Reads a pyramid's header as a source of the same (oriented) size as `source`.
+    fn read_header(&self, path: &Path, source: &SourceInfo) -> Result<SourceInfo, PyramidError> {
+        let io = |e| PyramidError::Io(path.to_path_buf(), e);
+        let mismatch = |m: String| PyramidError::Mismatch(path.to_path_buf(), m);
+        let meta = std::fs::metadata(path).map_err(io)?;
+        let tiled = tiled::probe(path)
+            .map_err(|e| mismatch(e.to_string()))?
+            .ok_or_else(|| mismatch("not a tiled TIFF".into()))?;
+        let first = tiled.levels[0];
+        if (first.width, first.height) != (source.width, source.height) {
+            return Err(mismatch(format!(
+                "{}x{} for a {}x{} source",
+                first.width, first.height, source.width, source.height
+            )));
+        }
+        Ok(SourceInfo {
+            path: path.to_path_buf(),
+            format: ImageFormat::Tiff,
+            width: source.width,
+            height: source.height,
+            orientation: Orientation::NoTransforms,
+            pixel_format: tiled.pixel_format,
+            bytes: meta.len(),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            levels: tiled.levels,
+        })
+    }
+
+    /// Decodes `source` whole, writes its pyramid to a temporary file and renames it into
+    /// place, then makes it available. Counted and logged either way.
+    fn build(&self, source: &SourceInfo, hash: &str) -> Result<Written, PyramidError> {
+        let start = Instant::now();
+        let result = self.write(source, hash);
+        {
+            let mut known = self.known.lock().expect("pyramid lock");
+            known.building.remove(hash);
+            if result.is_err() {
+                known.failed.insert(hash.to_string());
+            }
+        }
+        self.counters.building.dec();
+        let seconds = start.elapsed().as_secs_f64();
+        match &result {
+            Ok(w) => {
+                self.counters.built.inc();
+                self.counters.build_seconds.observe(seconds);
+                tracing::info!(
+                    levels = w.levels,
+                    tiles = w.tiles,
+                    bytes = w.bytes,
+                    seconds,
+                    "pyramid built"
+                );
+            }
+            Err(e) => {
+                self.counters.failed.inc();
+                tracing::warn!(error = %e, "pyramid build failed; the source is served flat");
+            }
+        }
+        result
+    }
+
+    fn write(&self, source: &SourceInfo, hash: &str) -> Result<Written, PyramidError> {
+        let image = decode_whole(source, self.settings.max_decode_bytes)
+            .map_err(|e| PyramidError::Decode(e.to_string()))?;
+        let compression = TileCompression::for_image(&image, self.settings.jpeg_quality);
+        let path = self.path(hash);
+        let tmp = self
+            .settings
+            .dir
+            .join("tmp")
+            .join(format!("{hash}.{}.tif", std::process::id()));
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| PyramidError::Io(p, e)
+        };
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let written = write_pyramid(
+            BufWriter::new(&file),
+            image,
+            self.settings.tile,
+            compression,
+        )
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
+        file.sync_all().map_err(io(&tmp))?;
+        let dir = path.parent().expect("pyramid paths have a folder");
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        let info = self.read_header(&path, source)?;
+        self.remember(hash, info);
+        Ok(written)
+    }
+}

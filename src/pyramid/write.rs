@@ -2,7 +2,8 @@
 //! level an image file directory of square tiles, the layout `vips tiffsave --tile --pyramid`
 //! writes. Tessera reads it back with [`crate::source::tiled`]; libtiff tools read it too.
 //!
-//! 8-bit gray and RGB become JPEG tiles (YCbCr 4:2:0, one self-contained stream per tile); alpha
+//! 8-bit gray and RGB become JPEG tiles (YCbCr without chroma subsampling: fine coloured detail
+//! survives every level; one self-contained stream per tile); alpha
 //! and 16-bit images become Deflate tiles, so a lossless source stays lossless. Classic TIFF:
 //! 32-bit offsets, so a pyramid over 4 GiB is refused rather than written wrong.
 
@@ -236,7 +237,7 @@ fn encode_tile(
             let padded = pad(src, size, channels, (x, y), tile);
             let mut bytes = Vec::new();
             let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality.clamp(1, 100));
-            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
             let side = tile as u16;
             encoder
                 .encode(&padded, side, side, color)
@@ -301,7 +302,7 @@ fn directory_bytes(
         entries.push((338, SHORT, vec![2])); // unassociated alpha
     }
     if photometric == 6 {
-        entries.push((530, SHORT, vec![2, 2]));
+        entries.push((530, SHORT, vec![1, 1]));
     }
     let n = entries.len();
     let head = 2 + n * 12 + 4;
