@@ -1,7 +1,7 @@
 //! Tiled and pyramidal TIFF: the level list read from the image file directories, and reading a
 //! rectangle of one level by decoding only the tiles it touches.
 //!
-//! JPEG tiles are decoded here with jpeg-decoder (the shared `JPEGTables` joined in front), so
+//! JPEG tiles are decoded here with zune-jpeg (the shared `JPEGTables` joined in front), so
 //! YCbCr data comes out as RGB and a stored tile can also be handed out as a JPEG file as is.
 //! Deflate, LZW, PackBits and uncompressed tiles go through the `tiff` crate, which applies
 //! predictors. Planar layouts, palettes, CMYK and floating point are not read as tiles: such
@@ -14,6 +14,10 @@ use std::path::Path;
 use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
 use serde::{Deserialize, Serialize};
 use tiff::ColorType;
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
 use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use tiff::tags::{PlanarConfiguration, Tag};
 
@@ -369,20 +373,25 @@ impl JpegTiles {
         channels: usize,
     ) -> Result<Tile, SourceError> {
         let stream = self.stream(file, index)?;
-        let mut decoder = jpeg_decoder::Decoder::new(stream.as_slice());
-        let pixels = decoder.decode().map_err(unreadable)?;
-        let info = decoder.info().ok_or_else(|| unreadable("no JPEG frame"))?;
-        let got = match info.pixel_format {
-            jpeg_decoder::PixelFormat::L8 => 1,
-            jpeg_decoder::PixelFormat::RGB24 => 3,
-            _ => 0,
+        // zune-jpeg: SIMD throughout, about twice jpeg-decoder's speed on tiles (no DCT
+        // scaling, which tiles do not need). The colours it should produce are set, not
+        // guessed, from the directory's channel count.
+        let out = if channels == 1 {
+            ColorSpace::Luma
+        } else {
+            ColorSpace::RGB
         };
-        if got != channels {
+        let options = DecoderOptions::default().jpeg_set_out_colorspace(out);
+        let mut decoder = JpegDecoder::new_with_options(ZCursor::new(stream.as_slice()), options);
+        decoder.decode_headers().map_err(unreadable)?;
+        let info = decoder.info().ok_or_else(|| unreadable("no JPEG frame"))?;
+        let components = decoder.input_colorspace().map_or(0, |c| c.num_components());
+        if components != channels {
             return Err(unreadable(format!(
-                "JPEG tile {index} has {:?}, its directory says {channels} channels",
-                info.pixel_format
+                "JPEG tile {index} has {components} channels, its directory says {channels}"
             )));
         }
+        let pixels = decoder.decode().map_err(unreadable)?;
         Ok(Tile {
             pixels: Samples::U8(pixels),
             width: info.width as u32,
