@@ -1,4 +1,5 @@
-//! Criterion benches of the IIIF core and the pipeline stages on generated images:
+//! Criterion benches of the IIIF core and the pipeline stages on generated images (parse+plan,
+//! resize per filter, rotation, encode per format, decode full/scaled/tiled):
 //! `cargo bench --bench iiif`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -6,7 +7,9 @@ use image::{DynamicImage, RgbImage};
 use std::hint::black_box;
 use tessera::iiif::grammar::parse_path;
 use tessera::iiif::{Format, IiifPath, Limits, plan::plan};
-use tessera::pipeline::{Decoded, EncodeOptions, Filter, encode, transform};
+use tessera::pipeline::{Decoded, EncodeOptions, Filter, decode, encode, transform};
+use tessera::pyramid::write::{TileCompression, write_pyramid};
+use tessera::source::{SourceInfo, probe};
 
 /// A 2048×1536 image with gradients and texture, so encoders have real work.
 fn picture() -> DynamicImage {
@@ -43,11 +46,16 @@ fn stages(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("resize !256,256");
     group.sample_size(20);
-    for (name, filter) in [
-        ("lanczos3", Filter::Lanczos3),
-        ("catmullrom", Filter::CatmullRom),
-        ("bilinear", Filter::Bilinear),
+    for name in [
+        "nearest",
+        "box",
+        "bilinear",
+        "hamming",
+        "catmullrom",
+        "mitchell",
+        "lanczos3",
     ] {
+        let filter: Filter = name.parse().unwrap();
         let p = thumb("x/full/!256,256/0/default.jpg");
         group.bench_function(name, |b| {
             b.iter(|| transform(Decoded::whole(img.clone()), &p, filter).unwrap())
@@ -82,5 +90,59 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_and_plan, stages);
+/// Decoding what a plan reads of a 3000×2000 noisy photo-like JPEG, and of its tiled pyramid:
+/// the whole JPEG, the JPEG reduced in the DCT domain, and a 512 tile or a thumbnail's level
+/// read from the pyramid's tiles.
+fn decoding(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let jpeg = dir.path().join("photo.jpg");
+    let mut seed = 7u32;
+    let photo = RgbImage::from_fn(3000, 2000, |x, y| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let noise = (seed >> 16) as i32 % 13 - 6;
+        let v = |base: u32| (base as i32 + noise).clamp(0, 255) as u8;
+        image::Rgb([v(x / 12), v(y / 8), v((x + y) / 20)])
+    });
+    photo.save(&jpeg).unwrap();
+    let pyramid = dir.path().join("photo.tif");
+    let out = std::io::BufWriter::new(std::fs::File::create(&pyramid).unwrap());
+    write_pyramid(
+        out,
+        DynamicImage::ImageRgb8(photo),
+        512,
+        TileCompression::Jpeg { quality: 90 },
+    )
+    .unwrap();
+    let flat = probe(&jpeg, u64::MAX).unwrap();
+    let tiled = probe(&pyramid, u64::MAX).unwrap();
+    let planned = |source: &SourceInfo, url: &str, reduce: bool| {
+        let IiifPath::Image { request, .. } = parse_path(url).unwrap() else {
+            unreachable!()
+        };
+        let p = plan(&request, 3000, 2000, &Limits::default()).unwrap();
+        if reduce {
+            p.with_resolution(&source.resolutions(), source.is_tiled())
+        } else {
+            p
+        }
+    };
+    let mut group = c.benchmark_group("decode 3000x2000");
+    group.sample_size(10);
+    let thumb = "x/full/!256,256/0/default.jpg";
+    let tile = "x/1024,512,512,512/512,/0/default.jpg";
+    for (name, source, url, reduce) in [
+        ("jpeg full", &flat, thumb, false),
+        ("jpeg dct 1/8 (thumbnail)", &flat, thumb, true),
+        ("pyramid level (thumbnail)", &tiled, thumb, true),
+        ("pyramid 512 tile", &tiled, tile, true),
+    ] {
+        let p = planned(source, url, reduce);
+        group.bench_function(name, |b| {
+            b.iter(|| decode::decode(source, &p, u64::MAX).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse_and_plan, stages, decoding);
 criterion_main!(benches);

@@ -14,12 +14,12 @@ use std::path::Path;
 use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
 use serde::{Deserialize, Serialize};
 use tiff::ColorType;
+use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
+use tiff::tags::{PlanarConfiguration, Tag};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
-use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
-use tiff::tags::{PlanarConfiguration, Tag};
 
 use super::SourceError;
 
