@@ -263,21 +263,25 @@ async fn render(
                     Arc::new(HttpError::from(e))
                 })?;
             m.renders_in_flight.inc();
-            let rendered = blocking(move || {
-                // A render that finished between our cache lookup and now left its result.
-                if let Some(hit) = worker.cache.as_ref().and_then(|c| c.get_again(&key)) {
-                    return Ok::<_, HttpError>(Err(hit));
-                }
-                let r = crate::pipeline::render(&source, &plan, &worker.render)?;
-                if let Some(cache) = &worker.cache
-                    && let Err(e) = cache.put(&key, &r.bytes)
-                {
-                    // Serving the image matters more than keeping it: log and go on.
-                    tracing::warn!(error = %e, "could not write cache entry");
-                }
-                Ok(Ok(r))
-            })
-            .await;
+            let rendered = st
+                .pool
+                .run(move || {
+                    // A render that finished between our cache lookup and now left its result.
+                    if let Some(hit) = worker.cache.as_ref().and_then(|c| c.get_again(&key)) {
+                        return Ok::<_, HttpError>(Err(hit));
+                    }
+                    let r = crate::pipeline::render(&source, &plan, &worker.render)?;
+                    if let Some(cache) = &worker.cache
+                        && let Err(e) = cache.put(&key, &r.bytes)
+                    {
+                        // Serving the image matters more than keeping it: log and go on.
+                        tracing::warn!(error = %e, "could not write cache entry");
+                    }
+                    Ok(Ok(r))
+                })
+                .await
+                .map_err(|e| HttpError::Task(e.to_string()))
+                .and_then(|r| r);
             m.renders_in_flight.dec();
             match rendered.map_err(Arc::new)? {
                 Err(hit) => Ok(hit),

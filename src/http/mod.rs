@@ -29,6 +29,7 @@ use crate::iiif::{Format, Limits};
 use crate::metrics::Metrics;
 use crate::pipeline::RenderOptions;
 use crate::pipeline::admission::Admission;
+use crate::pipeline::pool::RenderPool;
 use crate::pyramid::{PyramidCounters, Pyramids};
 use crate::source::Sources;
 use crate::store::Catalogue;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub cache: Option<Arc<DiskCache>>,
     pub coalescer: Coalescer<CacheKey, Result<Bytes, Arc<HttpError>>>,
     pub admission: Admission,
+    /// The threads renders run on, as many as admission has slots.
+    pub pool: RenderPool,
     pub metrics: Metrics,
     /// Pyramid derivatives of large flat sources; `None` when `pyramid.min_pixels` is 0.
     pub pyramids: Option<Arc<Pyramids>>,
@@ -104,6 +107,7 @@ impl AppState {
             cache,
             coalescer: Coalescer::default(),
             admission: Admission::new(config.admission_limits()),
+            pool: RenderPool::new(config.admission_limits().concurrent)?,
             metrics: Metrics::new(&counters, &pyramid_counters),
             pyramids,
             config,

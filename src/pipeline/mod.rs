@@ -8,6 +8,7 @@ pub mod admission;
 pub mod crop;
 pub mod decode;
 pub mod encode;
+pub mod pool;
 pub mod quality;
 pub mod resize;
 pub mod rotate;
