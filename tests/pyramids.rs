@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, mean_diff};
 use image::{DynamicImage, GenericImageView, Rgb, RgbImage};
 use tessera::source::tiled;
 
@@ -31,19 +31,6 @@ fn write_jpeg(path: &Path, image: &RgbImage) {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
         .encode_image(image)
         .unwrap();
-}
-
-/// Mean absolute difference per channel, 0–255.
-fn mean_diff(a: &DynamicImage, b: &DynamicImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let (a, b) = (a.to_rgb8(), b.to_rgb8());
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| x.abs_diff(*y) as u64)
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
 }
 
 fn wait_for(s: &Server, metric: &str, value: f64) {

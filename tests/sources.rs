@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, mean_diff};
 use image::{DynamicImage, GenericImageView};
 
 fn samples() -> Server {
@@ -21,19 +21,6 @@ fn samples() -> Server {
         },
         &[],
     )
-}
-
-/// Mean absolute difference per RGB channel, 0–255.
-fn mean_diff(a: &DynamicImage, b: &DynamicImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let (a, b) = (a.to_rgb8(), b.to_rgb8());
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| x.abs_diff(*y) as u64)
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
 }
 
 #[test]

@@ -193,3 +193,16 @@ pub fn assert_near(img: &DynamicImage, x: u32, y: u32, want: Rgb<u8>, tolerance:
         want.0
     );
 }
+
+/// Mean absolute difference per RGB channel, 0–255.
+pub fn mean_diff(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
