@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod pyramid;
 pub mod source;
 pub mod store;
+pub mod template;

@@ -1,0 +1,545 @@
+//! A personalized-image template as JSON: a canvas, fields, and layers drawn in order. Parsing
+//! and validation are pure; every error names the offending JSON path (`$.layers[2].size`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::fields::{Field, FieldSpec, Segment, parse};
+
+/// A template, as stored and as the admin API takes it. Read it with [`parse_template`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Template {
+    pub canvas: Canvas,
+    /// Fields by name, as merge tags and image sources refer to them.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldSpec>,
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+    /// Made for email: a bad signature or token answers with the all-defaults image instead of
+    /// 403, because email proxies cache errors.
+    #[serde(default)]
+    pub email: bool,
+}
+
+/// What is under the layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+    /// Fill colour under everything, `#rgb`, `#rrggbb` or `#rrggbbaa`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
+    /// A Tessera identifier drawn to cover the canvas, optionally a region of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Base>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    pub identifier: String,
+    /// An IIIF region (`full`, `x,y,w,h`, `pct:…`, `square`).
+    #[serde(default = "full")]
+    pub region: String,
+}
+
+fn full() -> String {
+    "full".into()
+}
+
+/// A length: pixels, or a percentage of the canvas side as `"12.5%"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Length {
+    Px(f64),
+    Relative(String),
+}
+
+impl Length {
+    /// Pixels on a canvas side of `side` pixels; `None` when the text is not `N%`.
+    pub fn px(&self, side: u32) -> Option<f64> {
+        match self {
+            Length::Px(v) => Some(*v),
+            Length::Relative(s) => {
+                let n: f64 = s.strip_suffix('%')?.trim().parse().ok()?;
+                Some(n / 100.0 * side as f64)
+            }
+        }
+    }
+}
+
+/// Where a layer goes on the canvas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    pub x: Length,
+    pub y: Length,
+    pub width: Length,
+    pub height: Length,
+}
+
+/// One layer, written with its `"type"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Layer {
+    Text(TextLayer),
+    Image(ImageLayer),
+    Shape(ShapeLayer),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Align {
+    #[default]
+    Left,
+    Center,
+    Right,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VAlign {
+    #[default]
+    Top,
+    Middle,
+    Bottom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Case {
+    #[default]
+    None,
+    Upper,
+    Lower,
+    Title,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextLayer {
+    #[serde(rename = "box")]
+    pub area: Area,
+    /// The text, with merge tags.
+    pub text: String,
+    pub font: String,
+    #[serde(default = "regular")]
+    pub weight: u16,
+    /// Font size in pixels; shrunk towards `min_size` until the text fits.
+    pub size: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_size: Option<f32>,
+    /// Line height as a multiple of the size.
+    #[serde(default = "line_height")]
+    pub line_height: f32,
+    #[serde(default = "black")]
+    pub color: String,
+    #[serde(default)]
+    pub align: Align,
+    #[serde(default)]
+    pub valign: VAlign,
+    #[serde(default = "one")]
+    pub max_lines: u32,
+    #[serde(default)]
+    pub case: Case,
+}
+
+fn regular() -> u16 {
+    400
+}
+fn line_height() -> f32 {
+    1.2
+}
+fn black() -> String {
+    "#000000".into()
+}
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    #[default]
+    Cover,
+    Contain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLayer {
+    #[serde(rename = "box")]
+    pub area: Area,
+    /// An identifier, or a merge tag naming a `url` field (e.g. `{{ rep_photo }}`).
+    pub source: String,
+    /// Identifier drawn when the source is missing or cannot be read.
+    pub default: String,
+    #[serde(default)]
+    pub fit: Fit,
+    /// Clip to the circle inscribed in the box.
+    #[serde(default)]
+    pub circle: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapeKind {
+    Rect,
+    Rounded,
+    Circle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeLayer {
+    #[serde(rename = "box")]
+    pub area: Area,
+    pub shape: ShapeKind,
+    /// Corner radius of a rounded rectangle, pixels.
+    #[serde(default)]
+    pub radius: f32,
+    pub fill: String,
+    #[serde(default = "opaque")]
+    pub opacity: f32,
+}
+
+fn opaque() -> f32 {
+    1.0
+}
+
+/// An invalid template: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct Invalid {
+    /// JSON path of the offending value, `$` for the document.
+    pub path: String,
+    pub reason: String,
+}
+
+/// Largest canvas side, pixels.
+pub const MAX_SIDE: u32 = 8192;
+
+/// The document before its layers are typed: serde's tagged enums buffer their content and
+/// lose the path inside, so layers are read one by one with their own paths.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    canvas: Canvas,
+    #[serde(default)]
+    fields: BTreeMap<String, FieldSpec>,
+    #[serde(default)]
+    layers: Vec<serde_json::Value>,
+    #[serde(default)]
+    email: bool,
+}
+
+/// Deserializes with the path of any error, prefixed by `at`.
+fn typed<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    de: D,
+    at: &str,
+) -> Result<T, Invalid>
+where
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.path().to_string();
+        Invalid {
+            path: if inner == "." {
+                at.to_string()
+            } else {
+                format!("{at}.{inner}")
+            },
+            reason: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// Parses and validates a template from JSON.
+pub fn parse_template(json: &[u8]) -> Result<Template, Invalid> {
+    let raw: Raw = typed(&mut serde_json::Deserializer::from_slice(json), "$")?;
+    let mut layers = Vec::with_capacity(raw.layers.len());
+    for (i, mut value) in raw.layers.into_iter().enumerate() {
+        let at = format!("$.layers[{i}]");
+        let kind = value
+            .as_object_mut()
+            .and_then(|o| o.remove("type"))
+            .and_then(|t| t.as_str().map(str::to_string));
+        layers.push(match kind.as_deref() {
+            Some("text") => Layer::Text(typed(value, &at)?),
+            Some("image") => Layer::Image(typed(value, &at)?),
+            Some("shape") => Layer::Shape(typed(value, &at)?),
+            _ => {
+                return Err(Invalid {
+                    path: format!("{at}.type"),
+                    reason: "must be \"text\", \"image\" or \"shape\"".into(),
+                });
+            }
+        });
+    }
+    let template = Template {
+        canvas: raw.canvas,
+        fields: raw.fields,
+        layers,
+        email: raw.email,
+    };
+    template.validate()?;
+    Ok(template)
+}
+
+/// Parses `#rgb`, `#rrggbb` or `#rrggbbaa`.
+pub fn parse_color(s: &str) -> Option<[u8; 4]> {
+    let hex = s.strip_prefix('#')?;
+    let digits: Vec<u8> = hex
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<_>>()?;
+    match digits.len() {
+        3 => Some([digits[0] * 17, digits[1] * 17, digits[2] * 17, 255]),
+        6 | 8 => {
+            let byte = |i: usize| digits[i] * 16 + digits[i + 1];
+            Some([
+                byte(0),
+                byte(2),
+                byte(4),
+                if digits.len() == 8 { byte(6) } else { 255 },
+            ])
+        }
+        _ => None,
+    }
+}
+
+impl Template {
+    /// Checks what the JSON types cannot: sizes, colours, lengths, merge tags and the fields
+    /// they name.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let bad = |path: String, reason: &str| Invalid {
+            path,
+            reason: reason.to_string(),
+        };
+        let c = &self.canvas;
+        for (name, side) in [("width", c.width), ("height", c.height)] {
+            if side == 0 || side > MAX_SIDE {
+                return Err(bad(format!("$.canvas.{name}"), "must be 1 to 8192 pixels"));
+            }
+        }
+        if let Some(bg) = &c.background
+            && parse_color(bg).is_none()
+        {
+            return Err(bad(
+                "$.canvas.background".into(),
+                "not a #rgb, #rrggbb or #rrggbbaa colour",
+            ));
+        }
+        if c.background.is_none() && c.base.is_none() {
+            return Err(bad(
+                "$.canvas".into(),
+                "needs a background colour or a base image",
+            ));
+        }
+        for (name, spec) in &self.fields {
+            let path = format!("$.fields.{name}");
+            if !valid_name(name) {
+                return Err(bad(path, "field names are letters, digits, _, - and ."));
+            }
+            if spec.max_length == 0 {
+                return Err(bad(format!("{path}.max_length"), "must be at least 1"));
+            }
+            Field::new(spec.clone()).map_err(|e| bad(format!("{path}.pattern"), &e.to_string()))?;
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            self.validate_layer(layer, &format!("$.layers[{i}]"))?;
+        }
+        Ok(())
+    }
+
+    fn validate_layer(&self, layer: &Layer, at: &str) -> Result<(), Invalid> {
+        let bad = |field: &str, reason: &str| Invalid {
+            path: format!("{at}.{field}"),
+            reason: reason.to_string(),
+        };
+        let area = match layer {
+            Layer::Text(t) => &t.area,
+            Layer::Image(l) => &l.area,
+            Layer::Shape(s) => &s.area,
+        };
+        let (w, h) = (self.canvas.width, self.canvas.height);
+        for (name, len, side, positive) in [
+            ("x", &area.x, w, false),
+            ("y", &area.y, h, false),
+            ("width", &area.width, w, true),
+            ("height", &area.height, h, true),
+        ] {
+            match len.px(side) {
+                Some(v) if v.is_finite() && (v > 0.0 || (!positive && v >= 0.0)) => {}
+                _ => {
+                    let what = if positive {
+                        "a positive"
+                    } else {
+                        "a non-negative"
+                    };
+                    return Err(bad(
+                        &format!("box.{name}"),
+                        &format!("must be {what} number of pixels or \"N%\""),
+                    ));
+                }
+            }
+        }
+        match layer {
+            Layer::Text(t) => {
+                let segments = parse(&t.text).map_err(|e| bad("text", &e.to_string()))?;
+                self.tags_are_declared(&segments, &format!("{at}.text"))?;
+                if !(t.size > 0.0 && t.size.is_finite()) {
+                    return Err(bad("size", "must be positive"));
+                }
+                if t.min_size.is_some_and(|m| !(m > 0.0 && m <= t.size)) {
+                    return Err(bad("min_size", "must be positive and at most size"));
+                }
+                if !(t.line_height > 0.0 && t.line_height.is_finite()) {
+                    return Err(bad("line_height", "must be positive"));
+                }
+                if t.max_lines == 0 {
+                    return Err(bad("max_lines", "must be at least 1"));
+                }
+                if !(100..=900).contains(&t.weight) {
+                    return Err(bad("weight", "must be 100 to 900"));
+                }
+                if parse_color(&t.color).is_none() {
+                    return Err(bad("color", "not a #rgb, #rrggbb or #rrggbbaa colour"));
+                }
+            }
+            Layer::Image(l) => {
+                let segments = parse(&l.source).map_err(|e| bad("source", &e.to_string()))?;
+                self.tags_are_declared(&segments, &format!("{at}.source"))?;
+                if l.default.trim().is_empty() {
+                    return Err(bad("default", "needs an identifier"));
+                }
+            }
+            Layer::Shape(s) => {
+                if parse_color(&s.fill).is_none() {
+                    return Err(bad("fill", "not a #rgb, #rrggbb or #rrggbbaa colour"));
+                }
+                if !(0.0..=1.0).contains(&s.opacity) {
+                    return Err(bad("opacity", "must be 0 to 1"));
+                }
+                if !(s.radius >= 0.0 && s.radius.is_finite()) {
+                    return Err(bad("radius", "must be non-negative"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tags_are_declared(&self, segments: &[Segment], path: &str) -> Result<(), Invalid> {
+        for s in segments {
+            if let Segment::Tag { field, .. } = s
+                && !self.fields.contains_key(field)
+            {
+                return Err(Invalid {
+                    path: path.to_string(),
+                    reason: format!("merge tag names undeclared field '{field}'"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn badge() -> serde_json::Value {
+        json!({
+            "canvas": {"width": 1200, "height": 630, "background": "#0b1f3a"},
+            "email": true,
+            "fields": {
+                "name": {"max_length": 60, "open": true, "default": "there"},
+                "rep_photo": {"kind": "url", "default": "reps/default.jpg"}
+            },
+            "layers": [
+                {"type": "shape", "box": {"x": 0, "y": "80%", "width": "100%", "height": "20%"},
+                 "shape": "rect", "fill": "#f5a623", "opacity": 0.9},
+                {"type": "text", "box": {"x": "5%", "y": 40, "width": "60%", "height": 200},
+                 "text": "Hi {{ name | default: \"there\" }}, see you Thursday",
+                 "font": "Noto Sans", "weight": 700, "size": 64, "min_size": 28, "max_lines": 2,
+                 "color": "#fff", "align": "left", "valign": "middle"},
+                {"type": "image", "box": {"x": 900, "y": 100, "width": 240, "height": 240},
+                 "source": "{{ rep_photo }}", "default": "reps/default.jpg", "circle": true}
+            ]
+        })
+    }
+
+    fn parse_value(v: &serde_json::Value) -> Result<Template, Invalid> {
+        parse_template(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_good_template_round_trips() {
+        let t = parse_value(&badge()).unwrap();
+        assert_eq!(t.layers.len(), 3);
+        assert!(t.email);
+        let again = parse_value(&serde_json::to_value(&t).unwrap()).unwrap();
+        assert_eq!(t, again);
+    }
+
+    #[test]
+    fn errors_name_the_offending_path() {
+        // (JSON pointer to change, new value, the path the error must name)
+        let cases = [
+            ("/canvas/width", json!(0), "$.canvas.width"),
+            ("/canvas/background", json!("blue"), "$.canvas.background"),
+            ("/layers/1/size", json!("big"), "$.layers[1].size"),
+            ("/layers/1/min_size", json!(90), "$.layers[1].min_size"),
+            ("/layers/1/text", json!("Hi {{ nme }}"), "$.layers[1].text"),
+            ("/layers/1/text", json!("Hi {{ name"), "$.layers[1].text"),
+            (
+                "/layers/0/box/width",
+                json!("wide"),
+                "$.layers[0].box.width",
+            ),
+            ("/layers/0/opacity", json!(2), "$.layers[0].opacity"),
+            ("/layers/2/fit", json!("stretch"), "$.layers[2].fit"),
+            (
+                "/layers/2/source",
+                json!("{{ photo }}"),
+                "$.layers[2].source",
+            ),
+            ("/layers/0/type", json!("video"), "$.layers[0].type"),
+            ("/fields/name/pattern", json!("("), "$.fields.name.pattern"),
+        ];
+        for (pointer, value, path) in cases {
+            let mut v = badge();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            v.pointer_mut(parent)
+                .and_then(|p| p.as_object_mut())
+                .unwrap_or_else(|| panic!("{pointer}"))
+                .insert(key.to_string(), value);
+            let err = parse_value(&v).unwrap_err();
+            assert_eq!(err.path, path, "{err}");
+        }
+        let mut v = badge();
+        v["colour"] = json!(1);
+        assert_eq!(parse_value(&v).unwrap_err().path, "$.colour");
+    }
+
+    #[test]
+    fn colours_and_lengths() {
+        assert_eq!(parse_color("#fff"), Some([255, 255, 255, 255]));
+        assert_eq!(parse_color("#0b1f3a80"), Some([11, 31, 58, 128]));
+        assert_eq!(parse_color("0b1f3a"), None);
+        assert_eq!(parse_color("#12345"), None);
+        assert_eq!(Length::Relative("25%".into()).px(1200), Some(300.0));
+        assert_eq!(Length::Px(12.5).px(1200), Some(12.5));
+        assert_eq!(Length::Relative("25".into()).px(1200), None);
+    }
+}
