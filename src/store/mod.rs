@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::source::SourceInfo;
 
+pub mod templates;
+
 /// Why the catalogue failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,7 +79,62 @@ const MIGRATIONS: &[&str] = &[
     // reading levels: drop them so they are read again, levels included.
     "ALTER TABLE assets ADD COLUMN levels TEXT NOT NULL DEFAULT '[]';
      DELETE FROM assets;",
+    // Personalized-image templates: one draft per name, immutable published versions, and
+    // an audit trail of every change.
+    "CREATE TABLE template_drafts (
+        name         TEXT PRIMARY KEY,
+        document     TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        updated_by   TEXT NOT NULL
+     );
+     CREATE TABLE template_versions (
+        name         TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        document     TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+     );
+     CREATE TRIGGER template_versions_no_update BEFORE UPDATE ON template_versions
+        BEGIN SELECT RAISE(ABORT, 'published template versions are immutable'); END;
+     CREATE TRIGGER template_versions_no_delete BEFORE DELETE ON template_versions
+        BEGIN SELECT RAISE(ABORT, 'published template versions are immutable'); END;
+     CREATE TABLE template_audit (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at           INTEGER NOT NULL,
+        who          TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        version      INTEGER,
+        content_hash TEXT NOT NULL
+     );",
 ];
+
+/// Opens (creating if needed) the database at `path` in WAL mode and brings its schema up to
+/// date, each migration in its own transaction.
+fn open_database(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Folder(dir.to_path_buf(), e))?;
+    }
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    loop {
+        // IMMEDIATE: two processes opening at once migrate one after the other.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let Some(sql) = MIGRATIONS.get(version.max(0) as usize) else {
+            break;
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+    Ok(conn)
+}
 
 fn nanos(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -98,18 +155,7 @@ impl Catalogue {
     /// Opens (creating if needed) the database at `path`, keeping up to `memory_entries`
     /// assets in memory.
     pub fn open(path: &Path, memory_entries: usize) -> Result<Catalogue, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Folder(dir.to_path_buf(), e))?;
-        }
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            conn.execute_batch(sql)?;
-            conn.pragma_update(None, "user_version", i as i64 + 1)?;
-        }
+        let conn = open_database(path)?;
         Ok(Catalogue {
             conn: Mutex::new(conn),
             memory: Mutex::new(LruCache::new(
