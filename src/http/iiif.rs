@@ -177,12 +177,7 @@ async fn info(
         .as_ref()
         .map(|fs| fs.iter().filter_map(|f| f.parse().ok()).collect());
     let tile = state.config.image.tile_size;
-    let levels: Vec<(u32, u32)> = asset
-        .source
-        .levels
-        .iter()
-        .map(|l| (l.width, l.height))
-        .collect();
+    let levels = asset.source.level_sizes();
     let mut doc = info_json(&InfoParams {
         id: &id,
         width: asset.source.width,

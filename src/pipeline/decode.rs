@@ -8,7 +8,7 @@ use image::metadata::Orientation;
 use super::PipelineError;
 use crate::iiif::Plan;
 use crate::source::tiled::{self, Window};
-use crate::source::{SourceInfo, open_reader};
+use crate::source::{DCT_SCALES, SourceInfo, open_reader};
 
 /// Decoded pixels and where they sit in the resolution they were read at.
 pub struct Decoded {
@@ -50,8 +50,11 @@ pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decode
             full: (level.width, level.height),
         });
     }
-    if resolution > 0 && resolution < source.resolutions().len() {
-        return decode_jpeg_scaled(source, 1 << resolution).map(Decoded::whole);
+    if resolution > 0
+        && source.is_dct_scalable()
+        && let Some(&scale) = DCT_SCALES.get(resolution)
+    {
+        return decode_jpeg_scaled(source, scale).map(Decoded::whole);
     }
     decode_whole(source, max_bytes).map(Decoded::whole)
 }

@@ -78,17 +78,23 @@ impl SourceInfo {
     /// the full decoder, which handles Adobe's inverted CMYK); else just the full size.
     pub fn resolutions(&self) -> Vec<(u32, u32)> {
         let (w, h) = (self.width, self.height);
-        if !self.levels.is_empty() {
-            self.levels.iter().map(|l| (l.width, l.height)).collect()
-        } else if self.format == ImageFormat::Jpeg
-            && matches!(self.pixel_format.as_str(), "L8" | "Rgb8")
-        {
-            [1, 2, 4, 8]
-                .map(|s| (w.div_ceil(s), h.div_ceil(s)))
-                .to_vec()
+        if self.is_tiled() {
+            self.level_sizes()
+        } else if self.is_dct_scalable() {
+            DCT_SCALES.map(|s| (w.div_ceil(s), h.div_ceil(s))).to_vec()
         } else {
             vec![(w, h)]
         }
+    }
+
+    /// A tiled TIFF's level sizes, largest first; empty for other sources.
+    pub fn level_sizes(&self) -> Vec<(u32, u32)> {
+        self.levels.iter().map(|l| (l.width, l.height)).collect()
+    }
+
+    /// Whether this is a JPEG that decodes at reduced size in the DCT domain.
+    pub fn is_dct_scalable(&self) -> bool {
+        self.format == ImageFormat::Jpeg && matches!(self.pixel_format.as_str(), "L8" | "Rgb8")
     }
 
     /// Whether a window of a resolution can be read without the rest (tiles).
@@ -96,6 +102,9 @@ impl SourceInfo {
         !self.levels.is_empty()
     }
 }
+
+/// The reductions a JPEG decodes at by DCT scaling: resolution `i` is 1/`DCT_SCALES[i]`.
+pub const DCT_SCALES: [u32; 4] = [1, 2, 4, 8];
 
 /// The stored pixel layout of a JPEG: `L8`, `L16`, `Rgb8` or `Cmyk8`.
 fn jpeg_pixel_format(path: &Path) -> Result<String, SourceError> {
