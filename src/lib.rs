@@ -16,6 +16,7 @@ pub mod http;
 pub mod iiif;
 pub mod ingest;
 pub mod metrics;
+pub mod overlay;
 pub mod pipeline;
 pub mod pyramid;
 pub mod source;

@@ -64,6 +64,9 @@ impl HttpError {
                 }
                 SourceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "catalogue_unavailable"),
             },
+            HttpError::Pipeline(PipelineError::Plan(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "plan_failed")
+            }
             HttpError::Pipeline(PipelineError::Decode(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "decode_failed")
             }

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use image::DynamicImage;
 
-use crate::iiif::{Plan, Rect};
+use crate::iiif::grammar::{Region, Rotation, Size, SizeKind};
+use crate::iiif::{Format, ImageRequest, Limits, Plan, PlanError, Quality, Rect, plan};
 use crate::source::{SourceError, SourceInfo, tiled};
 
 pub use decode::Decoded;
@@ -29,6 +30,8 @@ pub use resize::Filter;
 pub enum PipelineError {
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error("cannot read that part of the source: {0}")]
+    Plan(#[from] PlanError),
     #[error("could not decode the source: {0}")]
     Decode(String),
     #[error("could not resize: {0}")]
@@ -84,6 +87,43 @@ pub fn render(
         decode_time,
         total_time: start.elapsed(),
     })
+}
+
+/// Largest picture [`read_region`] makes, pixels: a cover fit of a very thin source into a
+/// box could otherwise ask for an enormous one.
+const MAX_FITTED_PIXELS: u64 = 1 << 26;
+
+/// `region` of `source` at the size `size_for` picks from the region's size — how templates
+/// read their base images and photos, through the same cheapest-decode plan as IIIF requests.
+pub fn read_region(
+    source: &SourceInfo,
+    region: Region,
+    size_for: impl FnOnce((u32, u32)) -> (u32, u32),
+    options: &RenderOptions,
+) -> Result<DynamicImage, PipelineError> {
+    let crop = plan::resolve_region(region, source.width, source.height)?;
+    let (w, h) = size_for((crop.w, crop.h));
+    let request = ImageRequest {
+        region,
+        size: Size {
+            upscale: true,
+            kind: SizeKind::Exact(w, h),
+        },
+        rotation: Rotation {
+            mirror: false,
+            degrees: 0.0,
+        },
+        quality: Quality::Default,
+        format: Format::Png,
+    };
+    let limits = Limits {
+        max_area: Some(MAX_FITTED_PIXELS),
+        ..Limits::default()
+    };
+    let plan = plan::plan(&request, source.width, source.height, &limits)?
+        .with_resolution(&source.resolutions(), source.is_tiled());
+    let decoded = decode::decode(source, &plan, options.max_decode_bytes)?;
+    transform(decoded, &plan, options.filter)
 }
 
 /// The stored JPEG tile that is exactly the plan's output, when there is one.

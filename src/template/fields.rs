@@ -163,6 +163,8 @@ pub enum Fallback {
     TooLong,
     Invalid,
     Denied,
+    /// No shipped font can draw one of its characters.
+    Uncovered,
 }
 
 impl fmt::Display for Fallback {
@@ -173,6 +175,7 @@ impl fmt::Display for Fallback {
             Fallback::TooLong => "too-long",
             Fallback::Invalid => "invalid",
             Fallback::Denied => "denied",
+            Fallback::Uncovered => "uncovered",
         })
     }
 }
@@ -195,13 +198,14 @@ impl Field {
     }
 
     /// The value to print: `value` trimmed when it passes every check, else the default
-    /// (`tag_default` when the tag has one) and the reason. `denied` tells whether the value
-    /// hits the word denylist (applied by the caller to open fields).
+    /// (`tag_default` when the tag has one) and the reason. `refuse` applies the caller's
+    /// further checks to a value that passed the field's own (the word denylist for unsigned
+    /// values, font coverage).
     pub fn resolve(
         &self,
         value: Option<&str>,
         tag_default: Option<&str>,
-        denied: impl Fn(&str) -> bool,
+        refuse: impl Fn(&str) -> Option<Fallback>,
     ) -> (String, Option<Fallback>) {
         let checked = match value.map(str::trim) {
             None => Err(Fallback::Missing),
@@ -211,8 +215,7 @@ impl Field {
             Some(v) if self.pattern.as_ref().is_some_and(|p| !p.is_match(v)) => {
                 Err(Fallback::Invalid)
             }
-            Some(v) if denied(v) => Err(Fallback::Denied),
-            Some(v) => Ok(v),
+            Some(v) => refuse(v).map_or(Ok(v), Err),
         };
         match checked {
             Ok(v) => (v.to_string(), None),
@@ -339,7 +342,8 @@ mod tests {
         };
         let f = Field::new(spec).unwrap();
         let deny = Denylist::new(["spam"]);
-        let r = |v: Option<&str>| f.resolve(v, None, |v| deny.denies(v));
+        let r =
+            |v: Option<&str>| f.resolve(v, None, |v| deny.denies(v).then_some(Fallback::Denied));
         assert_eq!(r(Some("  Ada ")), ("Ada".into(), None));
         assert_eq!(r(None), ("there".into(), Some(Fallback::Missing)));
         assert_eq!(r(Some("   ")), ("there".into(), Some(Fallback::Empty)));
@@ -354,7 +358,7 @@ mod tests {
         );
         // A tag's own default wins over the field's.
         assert_eq!(
-            f.resolve(None, Some("friend"), |_| false),
+            f.resolve(None, Some("friend"), |_| None),
             ("friend".into(), Some(Fallback::Missing))
         );
     }
@@ -371,7 +375,7 @@ mod tests {
             })
             .unwrap()
         };
-        let ok = |f: &Field, v: &str| f.resolve(Some(v), None, |_| false).1.is_none();
+        let ok = |f: &Field, v: &str| f.resolve(Some(v), None, |_| None).1.is_none();
         let date = field(FieldKind::Date);
         assert!(ok(&date, "2026-02-28") && ok(&date, "2024-02-29"));
         assert!(!ok(&date, "2026-02-29") && !ok(&date, "2026-13-01") && !ok(&date, "26-1-1"));

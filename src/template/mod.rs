@@ -6,4 +6,5 @@
 
 pub mod fields;
 pub mod model;
+pub mod request;
 pub mod signing;

@@ -1,0 +1,130 @@
+//! Reading the pictures a template draws — its base image and its image layers — from the
+//! catalogue, through the same decode plan as IIIF requests, at the size they are drawn.
+//! This is the I/O edge of the overlay stage.
+
+use std::sync::Arc;
+
+use image::DynamicImage;
+
+use super::{Content, area_px, fitted_size};
+use crate::iiif::grammar::Region;
+use crate::pipeline::{PipelineError, RenderOptions, read_region};
+use crate::source::{SourceError, Sources};
+use crate::store::Asset;
+use crate::template::model::{Fit, Layer, Template};
+
+/// A picture a template will draw.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub asset: Arc<Asset>,
+    pub region: Region,
+}
+
+/// The pictures chosen for one request: the base, and per layer the picture of an image
+/// layer (`None` for other layers, or when neither source nor default exists).
+#[derive(Debug, Clone, Default)]
+pub struct Chosen {
+    pub base: Option<Picture>,
+    pub layers: Vec<Option<Picture>>,
+}
+
+impl Chosen {
+    /// Content hashes of every picture, in order: part of the cache key, so replacing a
+    /// picture's file never serves the old render.
+    pub fn content_hashes(&self) -> String {
+        let base = self.base.iter();
+        base.chain(self.layers.iter().flatten())
+            .map(|p| p.asset.content_hash.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Looks up the base identifier and each image layer's identifier (`identifiers`, per layer,
+/// as personalization filled them); an image layer whose picture is missing or unreadable
+/// falls back to its `default`, and to nothing when that is missing too. A missing base image
+/// is an error: the template itself is broken.
+pub fn choose(
+    template: &Template,
+    identifiers: &[Option<String>],
+    sources: &Sources,
+) -> Result<Chosen, SourceError> {
+    let base = match &template.canvas.base {
+        Some(b) => Some(Picture {
+            asset: sources.asset(&b.identifier)?,
+            region: b
+                .region
+                .parse()
+                .map_err(|_| SourceError::BadIdentifier("base region"))?,
+        }),
+        None => None,
+    };
+    let layers = template
+        .layers
+        .iter()
+        .zip(identifiers)
+        .map(|(layer, id)| {
+            let (Layer::Image(l), Some(id)) = (layer, id) else {
+                return None;
+            };
+            [id.as_str(), l.default.as_str()]
+                .into_iter()
+                .find_map(|id| {
+                    sources
+                    .asset(id)
+                    .inspect_err(|e| {
+                        // The identifier may be personal data: log the reason only.
+                        tracing::debug!(error = %e, "template picture unavailable, trying default");
+                    })
+                    .ok()
+                    .map(|asset| Picture {
+                        asset,
+                        region: Region::Full,
+                    })
+                })
+        })
+        .collect();
+    Ok(Chosen { base, layers })
+}
+
+/// Decodes the chosen pictures at their drawn sizes and pairs them with the layers' texts:
+/// the base image (covering the canvas) and the contents for [`super::compose`].
+pub fn read(
+    template: &Template,
+    texts: Vec<Option<String>>,
+    chosen: &Chosen,
+    options: &RenderOptions,
+) -> Result<(Option<DynamicImage>, Vec<Content>), PipelineError> {
+    let canvas = &template.canvas;
+    let base = match &chosen.base {
+        Some(p) => Some(read_region(
+            &p.asset.source,
+            p.region,
+            |size| fitted_size(Fit::Cover, size, (canvas.width, canvas.height)),
+            options,
+        )?),
+        None => None,
+    };
+    let mut contents = Vec::with_capacity(template.layers.len());
+    for ((layer, text), picture) in template.layers.iter().zip(texts).zip(&chosen.layers) {
+        contents.push(match layer {
+            Layer::Text(_) => Content::Text(text.unwrap_or_default()),
+            Layer::Shape(_) => Content::Shape,
+            Layer::Image(l) => {
+                let [_, _, w, h] = area_px(&l.area, canvas);
+                let bx = ((w.round() as u32).max(1), (h.round() as u32).max(1));
+                Content::Image(picture.as_ref().and_then(|p| {
+                    read_region(
+                        &p.asset.source,
+                        p.region,
+                        |s| fitted_size(l.fit, s, bx),
+                        options,
+                    )
+                    .inspect_err(|e| tracing::warn!(error = %e, "template picture unreadable"))
+                    .ok()
+                }))
+            }
+        });
+    }
+    Ok((base, contents))
+}
