@@ -8,6 +8,8 @@ use toml::{Table, Value};
 
 use crate::iiif::{Format, Limits};
 use crate::pipeline::{EncodeOptions, Filter, RenderOptions};
+use crate::template::fields::Denylist;
+use crate::template::signing::Keys;
 
 /// The embedded defaults: the repository's `config.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config.toml");
@@ -38,6 +40,7 @@ pub struct Config {
     pub render: RenderConfig,
     pub image: ImageConfig,
     pub pyramid: PyramidConfig,
+    pub templates: TemplatesConfig,
     pub log: LogConfig,
 }
 
@@ -113,6 +116,55 @@ pub struct ImageConfig {
 pub struct PyramidConfig {
     pub min_pixels: u64,
     pub jpeg_quality: u8,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesConfig {
+    pub keys: Words,
+    pub denylist: Words,
+    pub denylist_file: PathBuf,
+    pub max_field_chars: usize,
+    pub max_url_bytes: usize,
+    pub renders_per_minute: u32,
+    pub fonts_dir: PathBuf,
+    pub cache_control: String,
+}
+
+impl std::fmt::Debug for TemplatesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        f.debug_struct("TemplatesConfig")
+            .field("keys", &self.keys.items().len())
+            .field("max_field_chars", &self.max_field_chars)
+            .field("max_url_bytes", &self.max_url_bytes)
+            .field("renders_per_minute", &self.renders_per_minute)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A list of strings, from TOML as an array or, as environment variables give it, one
+/// comma-separated string.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Words {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Words {
+    /// The items, trimmed, empty ones dropped.
+    pub fn items(&self) -> Vec<String> {
+        let all: Vec<&str> = match self {
+            Words::List(v) => v.iter().map(String::as_str).collect(),
+            Words::Text(t) => t.split(',').collect(),
+        };
+        all.into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +281,7 @@ impl Config {
             return invalid("image.tile_size must be positive".into());
         }
         self.filter().map_err(ConfigError::Invalid)?;
+        self.signing_keys().map_err(ConfigError::Invalid)?;
         self.preferred_formats().map_err(ConfigError::Invalid)?;
         Ok(())
     }
@@ -325,7 +378,55 @@ impl Config {
         self.source.root = base.join(&self.source.root);
         self.data.dir = base.join(&self.data.dir);
         self.cache.dir = base.join(&self.cache.dir);
+        for p in [
+            &mut self.templates.fonts_dir,
+            &mut self.templates.denylist_file,
+        ] {
+            if !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        }
         self
+    }
+
+    /// The URL signing and sealing keys, `None` when none are configured.
+    pub fn signing_keys(&self) -> Result<Option<Keys>, String> {
+        let items = self.templates.keys.items();
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let mut keys = Vec::new();
+        for item in items {
+            let (id, secret) = item
+                .split_once(':')
+                .ok_or("templates.keys: each key is \"id:secret\"")?;
+            keys.push((id.trim().to_string(), secret.as_bytes().to_vec()));
+        }
+        Keys::new(keys)
+            .map(Some)
+            .map_err(|e| format!("templates.keys: {e}"))
+    }
+
+    /// The word denylist: `templates.denylist` and the words of `templates.denylist_file`.
+    pub fn denylist(&self) -> Result<Denylist, String> {
+        let mut words = self.templates.denylist.items();
+        let file = &self.templates.denylist_file;
+        if !file.as_os_str().is_empty() {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("templates.denylist_file {}: {e}", file.display()))?;
+            words.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
+                    .filter(|w| !w.is_empty()),
+            );
+        }
+        Ok(Denylist::new(words))
+    }
+
+    /// The extra font folder, when set.
+    pub fn fonts_dir(&self) -> Option<&Path> {
+        let dir = &self.templates.fonts_dir;
+        (!dir.as_os_str().is_empty()).then_some(dir.as_path())
     }
 }
 
@@ -412,5 +513,31 @@ mod tests {
             Config::load(&o("image.jpeg_quality=\"high\""), env(&[])),
             Err(ConfigError::Parse(..))
         ));
+        assert!(matches!(
+            Config::load(&o("templates.keys=k1:short"), env(&[])),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn template_keys_and_denylist_from_the_environment() {
+        let secret = "s".repeat(32);
+        let c = Config::load(
+            &Overrides::default(),
+            env(&[
+                (
+                    "TESSERA_TEMPLATES_KEYS",
+                    &format!("k2:{secret}, k1:{secret}"),
+                ),
+                ("TESSERA_TEMPLATES_DENYLIST", "scam,Spam"),
+            ]),
+        )
+        .unwrap();
+        let keys = c.signing_keys().unwrap().unwrap();
+        assert_eq!(format!("{keys:?}"), r#"Keys { ids: ["k2", "k1"] }"#);
+        assert!(!format!("{:?}", c.templates).contains(&secret));
+        assert!(c.denylist().unwrap().denies("SPAM offer"));
+        let none = Config::load(&Overrides::default(), env(&[])).unwrap();
+        assert!(none.signing_keys().unwrap().is_none());
     }
 }

@@ -12,6 +12,9 @@ use tessera::ingest::{Outcome, identifier_of, image_files, ingest};
 use tessera::pyramid::Pyramids;
 use tessera::source::Sources;
 use tessera::store::Catalogue;
+use tessera::store::templates::TemplateStore;
+use tessera::template::batch::{SealJob, seal_csv};
+use tessera::template::model::parse_template;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "A IIIF Image API 3.0 image server")]
@@ -55,6 +58,31 @@ enum Command {
     Ingest {
         /// A folder inside the image root.
         dir: Option<PathBuf>,
+    },
+    /// Turn a CSV of recipients into the same CSV with a `url` column: each row's fields
+    /// sealed (encrypted and authenticated) into the identifier of a published template
+    /// version, so no personal data shows in the URL.
+    Seal {
+        /// Template name.
+        name: String,
+        /// Published version number.
+        version: u32,
+        /// The recipients: a header row naming fields (other columns pass through). Default:
+        /// standard input.
+        #[arg(long, value_name = "CSV")]
+        input: Option<PathBuf>,
+        /// Where to write the result. Default: standard output.
+        #[arg(long, value_name = "CSV")]
+        output: Option<PathBuf>,
+        /// Public URL of the IIIF prefix. Default: server.base_url, else http://{bind}{prefix}.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// The image request after the identifier.
+        #[arg(long, default_value = "full/max/0/default.jpg")]
+        request: String,
+        /// Seconds the URLs stay valid. Default: forever (emails live for years).
+        #[arg(long, value_name = "SECONDS")]
+        valid_for: Option<u64>,
     },
     /// Inspect or empty the derivative cache.
     Cache {
@@ -114,6 +142,22 @@ fn main() -> ExitCode {
             Command::Serve { .. } => serve(config),
             Command::Ingest { dir } => run_ingest(config, dir),
             Command::Cache { action } => cache(config, action),
+            Command::Seal {
+                name,
+                version,
+                input,
+                output,
+                base_url,
+                request,
+                valid_for,
+            } => seal(
+                &config,
+                (&name, version),
+                (input, output),
+                base_url,
+                &request,
+                valid_for,
+            ),
         }
     });
     match result {
@@ -266,6 +310,56 @@ fn cache(config: Config, action: CacheAction) -> Result<(), String> {
             println!("purged {purged} entries");
         }
     }
+    Ok(())
+}
+
+/// `tessera seal`: a CSV of recipients to a CSV of sealed URLs.
+fn seal(
+    config: &Config,
+    (name, version): (&str, u32),
+    (input, output): (Option<PathBuf>, Option<PathBuf>),
+    base_url: Option<String>,
+    request: &str,
+    valid_for: Option<u64>,
+) -> Result<(), String> {
+    let keys = config
+        .signing_keys()?
+        .ok_or("no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)")?;
+    let store = TemplateStore::open(&config.catalogue_path()).map_err(|e| e.to_string())?;
+    let found = store
+        .version(name, version)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("template {name} has no version {version}"))?;
+    let template = parse_template(found.document.as_bytes()).map_err(|e| e.to_string())?;
+    let base_url = base_url.unwrap_or_else(|| match config.server.base_url.as_str() {
+        "" => format!("http://{}{}", config.server.bind, config.server.prefix),
+        b => b.to_string(),
+    });
+    let exp = valid_for.map(|s| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + s
+    });
+    let job = SealJob {
+        keys: &keys,
+        name,
+        version,
+        template: &template,
+        base_url: &base_url,
+        request,
+        exp,
+    };
+    let reader: Box<dyn std::io::Read> = match &input {
+        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let writer: Box<dyn std::io::Write> = match &output {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let rows = seal_csv(&job, reader, writer).map_err(|e| e.to_string())?;
+    eprintln!("sealed {rows} rows for {name} v{version}");
     Ok(())
 }
 

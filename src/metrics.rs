@@ -25,6 +25,10 @@ pub struct Metrics {
     pub decode_seconds: Histogram,
     pub coalesced_waits: IntCounter,
     pub overloaded: IntCounter,
+    /// Personalized renders by kind (`published`, `draft`); never by field value.
+    pub template_renders: IntCounterVec,
+    /// Refused signatures and tokens by reason.
+    pub template_refusals: IntCounterVec,
     cache_bytes: IntGauge,
     cache_entries: IntGauge,
     renders_waiting: IntGauge,
@@ -81,6 +85,22 @@ impl Metrics {
                 "Renders refused with 503: queue full, deadline passed or memory budget exhausted.",
             )
             .expect("valid counter"),
+            template_renders: IntCounterVec::new(
+                Opts::new(
+                    "tessera_template_renders_total",
+                    "Personalized images rendered, by kind (published or draft).",
+                ),
+                &["kind"],
+            )
+            .expect("valid counter"),
+            template_refusals: IntCounterVec::new(
+                Opts::new(
+                    "tessera_template_refusals_total",
+                    "Personalized-image requests whose signature or sealed token was refused, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("valid counter"),
             cache_bytes: IntGauge::new(
                 "tessera_cache_bytes",
                 "Bytes held by the derivative cache.",
@@ -108,6 +128,8 @@ impl Metrics {
             Box::new(m.decode_seconds.clone()),
             Box::new(m.coalesced_waits.clone()),
             Box::new(m.overloaded.clone()),
+            Box::new(m.template_renders.clone()),
+            Box::new(m.template_refusals.clone()),
             Box::new(m.cache_bytes.clone()),
             Box::new(m.cache_entries.clone()),
             Box::new(m.renders_waiting.clone()),

@@ -23,7 +23,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// 401 without credentials, 403 with wrong ones or when no token is configured.
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpError> {
+pub(super) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpError> {
     req.extensions_mut().insert(RouteName("admin"));
     let given = req
         .headers()

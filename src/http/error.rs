@@ -8,6 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::iiif::{ParseError, PlanError};
 use crate::pipeline::PipelineError;
 use crate::source::SourceError;
+use crate::store::templates::TemplateStoreError;
+use crate::template::signing::Refused;
 
 /// Any error a request can end in.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,30 @@ pub enum HttpError {
     Cache(std::io::Error),
     #[error(transparent)]
     Overloaded(#[from] crate::pipeline::admission::Overloaded),
+    #[error("no such template or version")]
+    TemplateNotFound,
+    #[error("invalid template: {0}")]
+    InvalidTemplate(crate::template::model::Invalid),
+    #[error("{0}")]
+    Templates(#[from] TemplateStoreError),
+    #[error("fields refused: signature or token {0}")]
+    Refused(Refused),
+    #[error("too many new renders of this template; retry in {0} s")]
+    RateLimited(u64),
+    #[error("URL longer than {0} bytes")]
+    UriTooLong(usize),
+    #[error("{0}")]
+    Batch(#[from] crate::template::batch::BatchError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Overlay(#[from] crate::overlay::OverlayError),
+}
+
+impl From<crate::store::StoreError> for HttpError {
+    fn from(e: crate::store::StoreError) -> Self {
+        HttpError::Templates(TemplateStoreError::Store(e))
+    }
 }
 
 impl HttpError {
@@ -84,6 +110,30 @@ impl HttpError {
             HttpError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             HttpError::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cache_failed"),
             HttpError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            HttpError::TemplateNotFound => (StatusCode::NOT_FOUND, "template_not_found"),
+            HttpError::InvalidTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_template"),
+            HttpError::Templates(TemplateStoreError::NoDraft(_)) => {
+                (StatusCode::CONFLICT, "no_draft")
+            }
+            HttpError::Templates(TemplateStoreError::Store(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "catalogue_unavailable")
+            }
+            HttpError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
+            HttpError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            HttpError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            HttpError::Batch(_) => (StatusCode::BAD_REQUEST, "bad_csv"),
+            HttpError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            HttpError::Overlay(_) => (StatusCode::INTERNAL_SERVER_ERROR, "overlay_failed"),
+        }
+    }
+}
+
+impl HttpError {
+    /// The error itself, out of any coalesced-render wrapper.
+    fn root(&self) -> &HttpError {
+        match self {
+            HttpError::Shared(inner) => inner.root(),
+            e => e,
         }
     }
 }
@@ -108,6 +158,9 @@ impl ResponseError for HttpError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, "2"));
+        }
+        if let HttpError::RateLimited(seconds) = self.root() {
+            res.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));

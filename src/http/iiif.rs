@@ -11,14 +11,16 @@ use actix_web::HttpMessage;
 use bytes::Bytes;
 
 use super::negotiate::{etag, http_date, not_modified, prefers_json_ld};
-use super::{AppState, HttpError, RouteName, blocking};
+use super::{AppState, HttpError, RouteName, blocking, personalized};
 use crate::cache::CacheKey;
 use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::info::{InfoParams, JSON_LD_MEDIA_TYPE, PROFILE_URI, info_json};
 use crate::iiif::{Format, ImageRequest, Plan, plan};
+use crate::pipeline::Rendered;
 use crate::pipeline::admission::estimated_bytes;
-use crate::source::SourceInfo;
+use crate::source::{SourceError, SourceInfo};
 use crate::store::Asset;
+use crate::template::request::TemplateId;
 
 /// Dispatches a GET or HEAD below the prefix.
 pub async fn handle(
@@ -47,7 +49,28 @@ pub async fn handle(
                 format!("{base}/{}/info.json", encode_identifier(&identifier)),
             ))
             .finish()),
-        IiifPath::Info { identifier } => info(&req, &state, &base, identifier).await,
+        IiifPath::Info { identifier } => match TemplateId::parse(&identifier) {
+            Some(id) => {
+                personalized::info(
+                    &req,
+                    &state,
+                    &base,
+                    &identifier,
+                    id.map_err(SourceError::BadIdentifier)?,
+                )
+                .await
+            }
+            None => info(&req, &state, &base, identifier).await,
+        },
+        IiifPath::Image {
+            identifier,
+            request,
+        } if TemplateId::parse(&identifier).is_some() => {
+            let id = TemplateId::parse(&identifier)
+                .expect("checked by the guard")
+                .map_err(SourceError::BadIdentifier)?;
+            personalized::image(&req, &state, &base, &identifier, id, request).await
+        }
         IiifPath::Image {
             identifier,
             request,
@@ -62,19 +85,12 @@ pub async fn handle(
             let found = blocking(move || lookup(&st, &id, &request, validators)).await?;
             let fresh = found.fresh;
             let mut res = cacheable(
-                &state,
                 &found.key.etag(),
                 found.asset.source.modified,
+                &state.config.server.cache_control,
                 fresh,
             );
-            res.insert_header((
-                header::LINK,
-                format!(
-                    "<{PROFILE_URI}>;rel=\"profile\", <{base}/{}/{}>;rel=\"canonical\"",
-                    encode_identifier(&identifier),
-                    found.canonical
-                ),
-            ));
+            res.insert_header(links(&base, &identifier, &found.canonical));
             if fresh {
                 return Ok(res.finish());
             }
@@ -85,7 +101,17 @@ pub async fn handle(
                     let read = found
                         .pyramid
                         .unwrap_or_else(|| Arc::new(found.asset.source.clone()));
-                    render(&state, found.key, read, found.plan).await?
+                    let plan = found.plan;
+                    let bytes = estimated_bytes(&plan);
+                    render(
+                        &state,
+                        found.key,
+                        bytes,
+                        true,
+                        || Ok(()),
+                        move |st| Ok(crate::pipeline::render(&read, &plan, &st.render)?),
+                    )
+                    .await?
                 }
             };
             Ok(res.content_type(format.media_type()).body(bytes))
@@ -166,11 +192,6 @@ async fn info(
 ) -> Result<HttpResponse, HttpError> {
     let asset = asset(state, identifier.clone()).await?;
     let id = format!("{base}/{}", encode_identifier(&identifier));
-    let json_ld = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(prefers_json_ld);
     let own_preferred: Option<Vec<Format>> = asset
         .properties
         .preferred_formats
@@ -206,9 +227,29 @@ async fn info(
             obj.insert(name.into(), v.clone().into());
         }
     }
+    Ok(info_response(
+        req,
+        &doc,
+        asset.source.modified,
+        &state.config.server.cache_control,
+    ))
+}
+
+/// An info.json response: JSON or JSON-LD as the client prefers, with validators.
+pub(super) fn info_response(
+    req: &HttpRequest,
+    doc: &serde_json::Value,
+    modified: SystemTime,
+    cache_control: &str,
+) -> HttpResponse {
     let body = doc.to_string();
     // The body depends on the source, the id (host) and configuration: hash the body.
     let tag = etag(&[b"info", body.as_bytes()]);
+    let json_ld = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(prefers_json_ld);
     let media_type = if json_ld {
         JSON_LD_MEDIA_TYPE
     } else {
@@ -218,14 +259,25 @@ async fn info(
         header_str(req.headers(), header::IF_NONE_MATCH),
         header_str(req.headers(), header::IF_MODIFIED_SINCE),
         &tag,
-        asset.source.modified,
+        modified,
     );
-    let mut res = cacheable(state, &tag, asset.source.modified, fresh);
+    let mut res = cacheable(&tag, modified, cache_control, fresh);
     res.insert_header((header::VARY, "Accept"));
     if fresh {
-        return Ok(res.finish());
+        return res.finish();
     }
-    Ok(res.content_type(media_type).body(body))
+    res.content_type(media_type).body(body)
+}
+
+/// The profile and canonical links of an image response.
+pub(super) fn links(base: &str, identifier: &str, canonical: &str) -> (header::HeaderName, String) {
+    (
+        header::LINK,
+        format!(
+            "<{PROFILE_URI}>;rel=\"profile\", <{base}/{}/{canonical}>;rel=\"canonical\"",
+            encode_identifier(identifier),
+        ),
+    )
 }
 
 /// The current catalogue entry of an identifier, off the async executor (it may stat, probe
@@ -236,37 +288,38 @@ async fn asset(state: &web::Data<AppState>, identifier: String) -> Result<Arc<As
 }
 
 /// Renders a derivative that was not in the cache — once, however many identical requests
-/// arrive together — and stores it.
-async fn render(
+/// arrive together — and stores it when `store`. `gate` runs first, once per render (not per
+/// waiting request); `work` runs on a render thread, admitted for `bytes` of pixel memory.
+pub(super) async fn render(
     state: &web::Data<AppState>,
     key: CacheKey,
-    source: Arc<SourceInfo>,
-    plan: Plan,
+    bytes: u64,
+    store: bool,
+    gate: impl FnOnce() -> Result<(), HttpError>,
+    work: impl FnOnce(&AppState) -> Result<Rendered, HttpError> + Send + 'static,
 ) -> Result<Bytes, HttpError> {
     let st = state.clone();
     let (result, joined) = state
         .coalescer
         .run(key.clone(), || async move {
+            gate().map_err(Arc::new)?;
             let m = &st.metrics;
             let worker = st.clone();
-            let _admitted = st
-                .admission
-                .admit(estimated_bytes(&plan))
-                .await
-                .map_err(|e| {
-                    m.overloaded.inc();
-                    Arc::new(HttpError::from(e))
-                })?;
+            let _admitted = st.admission.admit(bytes).await.map_err(|e| {
+                m.overloaded.inc();
+                Arc::new(HttpError::from(e))
+            })?;
             m.renders_in_flight.inc();
+            let cache = worker.cache.clone().filter(|_| store);
             let rendered = st
                 .pool
                 .run(move || {
                     // A render that finished between our cache lookup and now left its result.
-                    if let Some(hit) = worker.cache.as_ref().and_then(|c| c.get_again(&key)) {
+                    if let Some(hit) = cache.as_ref().and_then(|c| c.get_again(&key)) {
                         return Ok::<_, HttpError>(Err(hit));
                     }
-                    let r = crate::pipeline::render(&source, &plan, &worker.render)?;
-                    if let Some(cache) = &worker.cache
+                    let r = work(&worker)?;
+                    if let Some(cache) = &cache
                         && let Err(e) = cache.put(&key, &r.bytes)
                     {
                         // Serving the image matters more than keeping it: log and go on.
@@ -299,7 +352,7 @@ async fn render(
 /// `Host` header is used, never `X-Forwarded-*`/`Forwarded`: a CDN does not key its cache on
 /// those, so trusting them would let anyone plant a foreign `id` in a cached info.json. Behind
 /// a proxy that changes scheme or host, set `server.base_url`.
-fn base_url(req: &HttpRequest, state: &AppState) -> String {
+pub(super) fn base_url(req: &HttpRequest, state: &AppState) -> String {
     let configured = state.config.server.base_url.trim_end_matches('/');
     if !configured.is_empty() {
         return configured.to_string();
@@ -315,16 +368,16 @@ fn base_url(req: &HttpRequest, state: &AppState) -> String {
     format!("{scheme}://{host}{}", state.config.server.prefix)
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A response builder with the validators and caching headers set: 304 when the client's
 /// validators matched (`fresh`), else 200.
-fn cacheable(
-    state: &AppState,
+pub(super) fn cacheable(
     tag: &str,
     modified: SystemTime,
+    cache_control: &str,
     fresh: bool,
 ) -> actix_web::HttpResponseBuilder {
     let mut res = if fresh {
@@ -334,9 +387,6 @@ fn cacheable(
     };
     res.insert_header((header::ETAG, tag))
         .insert_header((header::LAST_MODIFIED, http_date(modified)))
-        .insert_header((
-            header::CACHE_CONTROL,
-            state.config.server.cache_control.as_str(),
-        ));
+        .insert_header((header::CACHE_CONTROL, cache_control));
     res
 }

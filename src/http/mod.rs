@@ -7,6 +7,8 @@ pub mod error;
 mod iiif;
 pub mod negotiate;
 mod ops;
+pub mod personalized;
+mod template_admin;
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -34,6 +36,7 @@ use crate::pyramid::{PyramidCounters, Pyramids};
 use crate::source::Sources;
 use crate::store::Catalogue;
 pub use error::HttpError;
+use personalized::Templates;
 
 /// Everything a request handler needs, built once at start-up.
 pub struct AppState {
@@ -53,6 +56,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Pyramid derivatives of large flat sources; `None` when `pyramid.min_pixels` is 0.
     pub pyramids: Option<Arc<Pyramids>>,
+    /// Personalized-image templates, keys and fonts.
+    pub templates: Templates,
 }
 
 impl AppState {
@@ -110,6 +115,7 @@ impl AppState {
             pool: RenderPool::new(config.admission_limits().concurrent)?,
             metrics: Metrics::new(&counters, &pyramid_counters),
             pyramids,
+            templates: Templates::open(&config)?,
             config,
         })
     }
@@ -159,10 +165,12 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
                     .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
                     .add((
                         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                        "Link, ETag, Last-Modified, X-Tessera-Error",
+                        "Link, ETag, Last-Modified, X-Tessera-Error, X-Tessera-Refused, X-Tessera-Fallbacks",
                     )),
             )
             .configure(ops::routes)
+            // Before the `/admin` scope, which would answer 404 for paths it does not know.
+            .configure(template_admin::routes)
             .configure(admin::routes)
             .service(
                 web::resource(pattern)

@@ -4,7 +4,9 @@
 //! URLs and sealed tokens with rotating keys) — pure code; storage is
 //! [`crate::store::templates`]; rendering and the HTTP side build on these.
 
+pub mod batch;
 pub mod fields;
+pub mod limit;
 pub mod model;
 pub mod request;
 pub mod signing;

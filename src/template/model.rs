@@ -332,6 +332,14 @@ impl Template {
                 "not a #rgb, #rrggbb or #rrggbbaa colour",
             ));
         }
+        if let Some(b) = &c.base
+            && b.region.parse::<crate::iiif::grammar::Region>().is_err()
+        {
+            return Err(bad(
+                "$.canvas.base.region".into(),
+                "not an IIIF region (full, square, x,y,w,h or pct:x,y,w,h)",
+            ));
+        }
         if c.background.is_none() && c.base.is_none() {
             return Err(bad(
                 "$.canvas".into(),
@@ -426,6 +434,41 @@ impl Template {
                 if !(s.radius >= 0.0 && s.radius.is_finite()) {
                     return Err(bad("radius", "must be non-negative"));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what needs the server's fonts and images: every text layer's font is one of
+    /// `families`, and `exists` says yes to the base image and every image layer's default.
+    pub fn check_resources(
+        &self,
+        families: &[String],
+        exists: impl Fn(&str) -> bool,
+    ) -> Result<(), Invalid> {
+        if let Some(b) = &self.canvas.base
+            && !exists(&b.identifier)
+        {
+            return Err(Invalid {
+                path: "$.canvas.base.identifier".into(),
+                reason: format!("no image '{}' on this server", b.identifier),
+            });
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            match layer {
+                Layer::Text(t) if !families.contains(&t.font) => {
+                    return Err(Invalid {
+                        path: format!("$.layers[{i}].font"),
+                        reason: format!("unknown font; this server has {}", families.join(", ")),
+                    });
+                }
+                Layer::Image(l) if !exists(&l.default) => {
+                    return Err(Invalid {
+                        path: format!("$.layers[{i}].default"),
+                        reason: format!("no image '{}' on this server", l.default),
+                    });
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -528,8 +571,22 @@ mod tests {
             assert_eq!(err.path, path, "{err}");
         }
         let mut v = badge();
+        v["canvas"]["base"] = json!({"identifier": "x", "region": "left"});
+        assert_eq!(parse_value(&v).unwrap_err().path, "$.canvas.base.region");
+        let mut v = badge();
         v["colour"] = json!(1);
         assert_eq!(parse_value(&v).unwrap_err().path, "$.colour");
+    }
+
+    #[test]
+    fn fonts_and_images_must_exist_on_the_server() {
+        let t = parse_value(&badge()).unwrap();
+        let families = ["Noto Sans".to_string()];
+        assert_eq!(t.check_resources(&families, |_| true), Ok(()));
+        let err = t.check_resources(&families, |id| id != "reps/default.jpg");
+        assert_eq!(err.unwrap_err().path, "$.layers[2].default");
+        let err = t.check_resources(&["Inter".to_string()], |_| true);
+        assert_eq!(err.unwrap_err().path, "$.layers[1].font");
     }
 
     #[test]

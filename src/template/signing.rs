@@ -100,6 +100,19 @@ pub enum Refused {
     Expired,
 }
 
+impl Refused {
+    /// A stable machine-readable name, for headers and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refused::Missing => "unsigned",
+            Refused::Malformed => "malformed",
+            Refused::UnknownKey => "unknown-key",
+            Refused::Tampered => "tampered",
+            Refused::Expired => "expired",
+        }
+    }
+}
+
 /// The text a URL's signature covers: the path, then the query without `sig`, sorted by name
 /// and value, as `name=value` pairs joined by `&` (values as decoded from the URL).
 pub fn signed_text(path: &str, query: &[(String, String)]) -> String {
@@ -108,9 +121,9 @@ pub fn signed_text(path: &str, query: &[(String, String)]) -> String {
     let mut out = String::from(path);
     for (i, (k, v)) in pairs.into_iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
-        out.push_str(&percent_encoding::utf8_percent_encode(k, COMPONENT).to_string());
+        out.push_str(&encode_component(k));
         out.push('=');
-        out.push_str(&percent_encoding::utf8_percent_encode(v, COMPONENT).to_string());
+        out.push_str(&encode_component(v));
     }
     out
 }
@@ -122,6 +135,11 @@ const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// Percent-encodes a query name or value: everything but unreserved characters.
+pub fn encode_component(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
 
 fn mac(secret: &[u8], text: &str) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");

@@ -18,6 +18,8 @@ pub struct Server {
     pub base: String,
     /// The image root; its parent holds `cache/` and `data/`.
     pub root: PathBuf,
+    /// The server's standard error (its log).
+    pub log: PathBuf,
     _dir: Option<tempfile::TempDir>,
     agent: ureq::Agent,
 }
@@ -81,7 +83,7 @@ impl Server {
             .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("server.log")).expect("log file"))
             .spawn()
             .expect("start tessera");
         let mut line = String::new();
@@ -103,6 +105,7 @@ impl Server {
         Server {
             child,
             base,
+            log: dir.join("server.log"),
             root,
             _dir: None,
             agent,
@@ -125,6 +128,11 @@ impl Server {
 
     /// Sends `method` to `path` (relative to the IIIF prefix unless it starts with "http").
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(method, path, headers, &[])
+    }
+
+    /// Like [`Server::request`], with a body.
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
@@ -136,7 +144,7 @@ impl Server {
         }
         let mut res = self
             .agent
-            .run(req.body(()).unwrap())
+            .run(req.body(body.to_vec()).unwrap())
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         Reply {
             status: res.status().as_u16(),
