@@ -328,13 +328,15 @@ struct SignBody {
 async fn sign_url(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<SignBody>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
     let name = name_of(&req)?;
     let n = version_of(&req)?;
     let keys = keys(&state)?.clone();
-    let body = body.into_inner();
+    // Any content type: the body is JSON or refused with serde's reason.
+    let body: SignBody =
+        serde_json::from_slice(&body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
     let request = image_request(body.request.as_deref())?;
     let st = state.clone();
     let template = {
