@@ -1,5 +1,6 @@
 //! Criterion benches of the IIIF core and the pipeline stages on generated images (parse+plan,
-//! resize per filter, rotation, encode per format, decode full/scaled/tiled):
+//! resize per filter, rotation, encode per format, decode full/scaled/tiled, one personalized
+//! render stage by stage):
 //! `cargo bench --bench iiif`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -144,5 +145,76 @@ fn decoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_and_plan, stages, decoding);
+/// One personalized render of the sample webinar template, stage by stage: reading its
+/// pictures (base image and host photo), drawing the canvas, encoding it.
+fn personalized(c: &mut Criterion) {
+    use std::collections::BTreeMap;
+    use tessera::overlay::{Fonts, compose, load, underlay, with_shaper};
+    use tessera::template::fields::Denylist;
+    use tessera::template::model::parse_template;
+    use tessera::template::request::{Inputs, Policy, compile_fields, personalize};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images");
+    let dir = tempfile::tempdir().unwrap();
+    let catalogue =
+        tessera::store::Catalogue::open(&dir.path().join("catalogue.sqlite"), 100).unwrap();
+    let sources =
+        tessera::source::Sources::new(&root, u64::MAX, std::sync::Arc::new(catalogue)).unwrap();
+    let doc = std::fs::read(root.join("webinar-reminder.json")).unwrap();
+    let template = parse_template(&doc).unwrap();
+    let fields = compile_fields(&template);
+    let fonts = Fonts::load(None).unwrap();
+    let coverage = fonts.coverage();
+    let covers = |s: &str| coverage.covers(s);
+    let denylist = Denylist::default();
+    let policy = Policy {
+        keys: None,
+        denylist: &denylist,
+        covers: &covers,
+        max_field_chars: 256,
+        now: 0,
+    };
+    let inputs = Inputs {
+        values: BTreeMap::from([("first_name".to_string(), "Ana".to_string())]),
+        trusted: false,
+    };
+    let filled = personalize(&template, &fields, &inputs, &policy);
+    let chosen = load::choose(&template, &filled.layers, &sources).unwrap();
+    let options = tessera::config::Config::load(&Default::default(), Vec::new())
+        .unwrap()
+        .render_options();
+    let mut group = c.benchmark_group("personalized 1200x630 (webinar-reminder.json)");
+    group.sample_size(20);
+    group.bench_function("fields + layers", |b| {
+        b.iter(|| personalize(&template, &fields, &inputs, &policy))
+    });
+    let contents = || load::read_layers(&template, filled.layers.clone(), &chosen, &options);
+    group.bench_function("read base image", |b| {
+        b.iter(|| load::read_base(&template, &chosen, &options).unwrap())
+    });
+    let base = load::read_base(&template, &chosen, &options).unwrap();
+    group.bench_function("draw underlay (once per template)", |b| {
+        b.iter(|| {
+            with_shaper(&fonts, |s| {
+                underlay(&template, base.as_ref(), &contents(), s)
+            })
+        })
+    });
+    let under = with_shaper(&fonts, |s| {
+        underlay(&template, base.as_ref(), &contents(), s)
+    })
+    .unwrap();
+    let drawn = || {
+        let contents = contents();
+        with_shaper(&fonts, |s| compose(&template, &under, &contents, s, false)).unwrap()
+    };
+    group.bench_function("read photo + draw personal layers", |b| b.iter(drawn));
+    let canvas = drawn().image;
+    group.bench_function("encode jpeg", |b| {
+        b.iter(|| encode::encode(&canvas, Format::Jpg, &options.encode).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse_and_plan, stages, decoding, personalized);
 criterion_main!(benches);

@@ -1,11 +1,14 @@
-//! Tessera: a IIIF Image API 3.0 server.
+//! Tessera: a IIIF Image API 3.0 server and personalized-image engine.
 //!
 //! - [`iiif`]: the request grammar, the planner and info.json — pure code.
 //! - [`source`]: identifiers to files, headers without decoding.
 //! - [`pipeline`]: decode → crop → resize → rotate → quality → encode.
+//! - [`template`]: personalized-image templates, fields, signing and sealing — pure code.
+//! - [`overlay`]: drawing a template (text, pictures, shapes) into the canvas IIIF renders.
+//! - [`pyramid`]: pyramid derivatives of large flat sources.
 //! - [`http`]: the actix-web edge.
 //! - [`ingest`]: bulk cataloguing of the image root.
-//! - [`store`]: the SQLite asset catalogue.
+//! - [`store`]: the SQLite asset catalogue and the template store.
 //! - [`cache`]: the derivative disk cache and request coalescing.
 //! - [`metrics`]: Prometheus series.
 //! - [`config`]: layered configuration.

@@ -105,6 +105,7 @@ fn golden(name: &str, got: &DynamicImage) {
     }
     let want = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let diff = mean_diff(got, &want);
+    eprintln!("golden {name}: mean difference {diff:.3}");
     assert!(
         diff <= GOLDEN_TOLERANCE,
         "{name}: mean difference {diff:.3} from {}",

@@ -11,7 +11,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use image::DynamicImage;
 use lru::LruCache;
 
 use super::iiif::{cacheable, header_str, info_response, links, render};
@@ -21,8 +20,8 @@ use crate::cache::{CacheKey, digest};
 use crate::config::Config;
 use crate::iiif::info::{InfoParams, info_json};
 use crate::iiif::{ImageRequest, Plan, plan};
-use crate::overlay::{self, Coverage, Fonts, load};
-use crate::pipeline::{Decoded, Rendered, encode, transform};
+use crate::overlay::{self, Content, Coverage, Fonts, Underlay, load};
+use crate::pipeline::{Decoded, RenderOptions, Rendered, encode, transform};
 use crate::store::templates::TemplateStore;
 use crate::template::fields::{Denylist, Field};
 use crate::template::limit::RenderBudget;
@@ -45,7 +44,14 @@ pub struct Templates {
     pub cache_control: String,
     /// Parsed published versions: they never change, so they are parsed once.
     versions: Mutex<LruCache<(String, u32), Arc<Loaded>>>,
+    /// Drawn underlays (background, base image, leading static layers) by template content
+    /// and base image content.
+    underlays: Mutex<LruCache<String, Arc<Underlay>>>,
 }
+
+/// Underlays kept in memory, and the largest one kept (bytes of pixels): at most 64 MB.
+const UNDERLAYS: usize = 8;
+const MAX_UNDERLAY_BYTES: usize = 8 << 20;
 
 /// A template version (or draft) ready to render.
 pub struct Loaded {
@@ -88,6 +94,9 @@ impl Templates {
             max_url_bytes: t.max_url_bytes,
             cache_control: t.cache_control.clone(),
             versions: Mutex::new(LruCache::new(NonZeroUsize::new(256).expect("positive"))),
+            underlays: Mutex::new(LruCache::new(
+                NonZeroUsize::new(UNDERLAYS).expect("positive"),
+            )),
         })
     }
 
@@ -123,6 +132,38 @@ impl Templates {
                 Ok(loaded)
             }
         }
+    }
+
+    /// The underlay of a template with its chosen base image: from memory, or drawn (and
+    /// kept, when small enough). Runs on a render thread.
+    fn underlay(
+        &self,
+        loaded: &Loaded,
+        chosen: &load::Chosen,
+        contents: &[Content],
+        options: &RenderOptions,
+    ) -> Result<Arc<Underlay>, HttpError> {
+        let base_hash = chosen
+            .base
+            .as_ref()
+            .map_or("", |b| b.asset.content_hash.as_str());
+        let key = digest(&[
+            loaded.content_hash.as_bytes(),
+            base_hash.as_bytes(),
+            format!("{:?}", options.filter).as_bytes(),
+        ]);
+        if let Some(hit) = self.underlays.lock().expect("lock").get(&key) {
+            return Ok(hit.clone());
+        }
+        let template = &loaded.template;
+        let base = load::read_base(template, chosen, options)?;
+        let under = Arc::new(overlay::with_shaper(&self.fonts, |shaper| {
+            overlay::underlay(template, base.as_ref(), contents, shaper)
+        })?);
+        if under.bytes() <= MAX_UNDERLAY_BYTES {
+            self.underlays.lock().expect("lock").put(key, under.clone());
+        }
+        Ok(under)
     }
 
     /// The policy for field values at `now`.
@@ -389,16 +430,15 @@ fn draw(
 ) -> Result<Rendered, HttpError> {
     let start = Instant::now();
     let template = &loaded.template;
-    let (base, contents) = load::read(template, personalized.layers, chosen, &state.render)?;
+    let contents = load::read_layers(template, personalized.layers, chosen, &state.render);
+    let under = state
+        .templates
+        .underlay(loaded, chosen, &contents, &state.render)?;
     let decode_time = start.elapsed();
     let composed = overlay::with_shaper(&state.templates.fonts, |shaper| {
-        overlay::compose(template, base.as_ref(), &contents, shaper, draft)
+        overlay::compose(template, &under, &contents, shaper, draft)
     })?;
-    let image = transform(
-        Decoded::whole(DynamicImage::ImageRgba8(composed.image)),
-        plan,
-        state.render.filter,
-    )?;
+    let image = transform(Decoded::whole(composed.image), plan, state.render.filter)?;
     let bytes = encode::encode(&image, plan.format, &state.render.encode)?;
     state
         .metrics

@@ -87,27 +87,42 @@ pub fn choose(
     Ok(Chosen { base, layers })
 }
 
-/// Decodes the chosen pictures at their drawn sizes and pairs them with the layers' texts:
-/// the base image (covering the canvas) and the contents for [`super::compose`].
-pub fn read(
+/// The base image, decoded to cover the canvas (for [`super::underlay`]).
+pub fn read_base(
+    template: &Template,
+    chosen: &Chosen,
+    options: &RenderOptions,
+) -> Result<Option<DynamicImage>, PipelineError> {
+    let canvas = &template.canvas;
+    chosen
+        .base
+        .as_ref()
+        .map(|p| {
+            read_region(
+                &p.asset.source,
+                p.region,
+                |size| fitted_size(Fit::Cover, size, (canvas.width, canvas.height)),
+                options,
+            )
+        })
+        .transpose()
+}
+
+/// What fills each layer: the texts as personalization made them, the chosen pictures decoded
+/// at their drawn sizes (an unreadable one leaves its layer empty).
+pub fn read_layers(
     template: &Template,
     texts: Vec<Option<String>>,
     chosen: &Chosen,
     options: &RenderOptions,
-) -> Result<(Option<DynamicImage>, Vec<Content>), PipelineError> {
+) -> Vec<Content> {
     let canvas = &template.canvas;
-    let base = match &chosen.base {
-        Some(p) => Some(read_region(
-            &p.asset.source,
-            p.region,
-            |size| fitted_size(Fit::Cover, size, (canvas.width, canvas.height)),
-            options,
-        )?),
-        None => None,
-    };
-    let mut contents = Vec::with_capacity(template.layers.len());
-    for ((layer, text), picture) in template.layers.iter().zip(texts).zip(&chosen.layers) {
-        contents.push(match layer {
+    template
+        .layers
+        .iter()
+        .zip(texts)
+        .zip(&chosen.layers)
+        .map(|((layer, text), picture)| match layer {
             Layer::Text(_) => Content::Text(text.unwrap_or_default()),
             Layer::Shape(_) => Content::Shape,
             Layer::Image(l) => {
@@ -124,7 +139,6 @@ pub fn read(
                     .ok()
                 }))
             }
-        });
-    }
-    Ok((base, contents))
+        })
+        .collect()
 }

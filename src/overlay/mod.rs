@@ -13,9 +13,7 @@ use std::cell::RefCell;
 
 use cosmic_text::{FontSystem, SwashCache};
 use image::{DynamicImage, RgbaImage};
-use tiny_skia::{
-    FillRule, IntSize, Mask, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Transform,
-};
+use tiny_skia::{FillRule, Mask, Paint, PathBuilder, Pixmap, Rect, Transform};
 
 use crate::template::model::{Area, Canvas, Fit, Layer, ShapeKind, Template, VAlign, parse_color};
 pub use fonts::{Coverage, Fonts};
@@ -39,7 +37,8 @@ pub enum Content {
 
 /// A drawn canvas and how each text layer was set.
 pub struct Composed {
-    pub image: RgbaImage,
+    /// RGB when every pixel is opaque, else RGBA.
+    pub image: DynamicImage,
     pub texts: Vec<Fitted>,
 }
 
@@ -92,21 +91,68 @@ pub fn with_shaper<T>(fonts: &Fonts, f: impl FnOnce(&mut Shaper) -> T) -> T {
                 },
             ));
         }
-        f(&mut slot.as_mut().expect("just set").1)
+        let shaper = &mut slot.as_mut().expect("just set").1;
+        let out = f(shaper);
+        // Rasterized glyphs are cached by font, size and subpixel offset; with names and
+        // sizes varying per request that would grow forever, so start over past a bound.
+        if shaper.glyphs.image_cache.len() > MAX_CACHED_GLYPHS {
+            shaper.glyphs.image_cache.clear();
+        }
+        out
     })
 }
 
-fn to_pixmap(image: &DynamicImage) -> Option<Pixmap> {
-    let rgba = image.to_rgba8();
-    let (w, h) = rgba.dimensions();
-    let mut data = rgba.into_raw();
-    for px in data.chunks_exact_mut(4) {
-        let a = px[3] as u32;
-        for c in &mut px[..3] {
-            *c = ((*c as u32 * a + 127) / 255) as u8;
+/// Rasterized glyphs a render thread keeps (a few MB at most).
+const MAX_CACHED_GLYPHS: usize = 8192;
+
+/// Draws `picture` centred in `bx` (canvas pixels), clipped to the box — or to the circle
+/// inscribed in it, antialiased — blending premultiplied pixels source-over.
+fn draw_picture(canvas: &mut Pixmap, picture: &DynamicImage, bx: [f32; 4], circle: bool) {
+    let rgba = picture.to_rgba8();
+    let (pw, ph) = (rgba.width() as i32, rgba.height() as i32);
+    let [x, y, w, h] = bx.map(|v| v.round() as i32);
+    let (ox, oy) = (x + (w - pw) / 2, y + (h - ph) / 2);
+    // Coverage of the circle, one byte per box pixel.
+    let mask = if circle {
+        Mask::new(w.max(1) as u32, h.max(1) as u32).and_then(|mut m| {
+            let oval = PathBuilder::from_oval(Rect::from_xywh(0.0, 0.0, w as f32, h as f32)?)?;
+            m.fill_path(&oval, FillRule::Winding, true, Transform::identity());
+            Some(m)
+        })
+    } else {
+        None
+    };
+    let (cw, ch) = (canvas.width() as i32, canvas.height() as i32);
+    let x0 = x.max(ox).max(0);
+    let x1 = (x + w).min(ox + pw).min(cw);
+    let y0 = y.max(oy).max(0);
+    let y1 = (y + h).min(oy + ph).min(ch);
+    let src = rgba.as_raw();
+    let dst = canvas.data_mut();
+    for row in y0..y1 {
+        for col in x0..x1 {
+            let si = (((row - oy) * pw + (col - ox)) * 4) as usize;
+            let mut cover = 255u32;
+            if let Some(m) = &mask {
+                cover = m.data()[((row - y) * w + (col - x)) as usize] as u32;
+                if cover == 0 {
+                    continue;
+                }
+            }
+            // Premultiply the source by its alpha and the mask's coverage.
+            let a = src[si + 3] as u32 * cover / 255;
+            if a == 0 {
+                continue;
+            }
+            let di = ((row * cw + col) * 4) as usize;
+            let d = &mut dst[di..di + 4];
+            for k in 0..3 {
+                let s = (src[si + k] as u32 * a + 127) / 255;
+                d[k] = (s + (d[k] as u32 * (255 - a) + 127) / 255) as u8;
+            }
+            d[3] = (a + (d[3] as u32 * (255 - a) + 127) / 255) as u8;
         }
     }
-    Pixmap::from_vec(data, IntSize::from_wh(w, h)?)
 }
 
 fn paint_of(color: [u8; 4], opacity: f32) -> Paint<'static> {
@@ -139,72 +185,122 @@ fn rounded_rect(x: f32, y: f32, w: f32, h: f32, r: f32) -> Option<tiny_skia::Pat
     p.finish()
 }
 
-/// The shape of a box: its rectangle, or the circle (ellipse) inscribed in it.
-fn box_path([x, y, w, h]: [f32; 4], circle: bool) -> Option<tiny_skia::Path> {
-    let rect = Rect::from_xywh(x, y, w, h)?;
-    if circle {
-        PathBuilder::from_oval(rect)
-    } else {
-        Some(PathBuilder::from_rect(rect))
+/// The background, the base image and the leading layers that do not depend on fields
+/// (shapes, text without merge tags): the same for every recipient, so drawn once per
+/// template version and base image and reused.
+pub struct Underlay {
+    pixmap: Pixmap,
+    /// How many leading layers are already drawn.
+    layers: usize,
+}
+
+impl Underlay {
+    /// Bytes of pixels held.
+    pub fn bytes(&self) -> usize {
+        self.pixmap.data().len()
     }
 }
 
-/// Draws `picture` centred in `bx`, clipped to the box (or its inscribed circle).
-fn draw_picture(canvas: &mut Pixmap, picture: &DynamicImage, bx: [f32; 4], circle: bool) {
-    let Some(pixmap) = to_pixmap(picture) else {
-        return;
-    };
-    let [x, y, w, h] = bx;
-    let ox = (x + (w - pixmap.width() as f32) / 2.0).round();
-    let oy = (y + (h - pixmap.height() as f32) / 2.0).round();
-    let mask = Mask::new(canvas.width(), canvas.height()).and_then(|mut m| {
-        m.fill_path(
-            &box_path(bx, circle)?,
-            FillRule::Winding,
-            true,
-            Transform::identity(),
-        );
-        Some(m)
-    });
-    canvas.draw_pixmap(
-        0,
-        0,
-        pixmap.as_ref(),
-        &PixmapPaint::default(),
-        Transform::from_translate(ox, oy),
-        mask.as_ref(),
-    );
+/// How many leading layers of `template` look the same for every request.
+pub fn static_layers(template: &Template) -> usize {
+    let personal = |text: &str| text.contains("{{");
+    template
+        .layers
+        .iter()
+        .take_while(|l| match l {
+            Layer::Shape(_) => true,
+            Layer::Text(t) => !personal(&t.text),
+            Layer::Image(_) => false,
+        })
+        .count()
 }
 
-/// Draws `template` at its canvas size. `base` is the base image at its [`fitted_size`] for
-/// the canvas (cover); `contents` fills the layers in order; `draft` adds the preview
-/// watermark.
-pub fn compose(
+/// Draws the [`Underlay`] of `template`: `base` is the base image at its [`fitted_size`] for
+/// the canvas (cover); `contents` fills the layers in order.
+pub fn underlay(
     template: &Template,
     base: Option<&DynamicImage>,
     contents: &[Content],
     shaper: &mut Shaper,
-    draft: bool,
-) -> Result<Composed, OverlayError> {
+) -> Result<Underlay, OverlayError> {
     let c = &template.canvas;
-    let mut canvas =
+    let mut pixmap =
         Pixmap::new(c.width, c.height).ok_or(OverlayError::Canvas(c.width, c.height))?;
     if let Some(bg) = c.background.as_deref().and_then(parse_color) {
-        canvas.fill(tiny_skia::Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+        pixmap.fill(tiny_skia::Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
     }
-    let whole = [0.0, 0.0, c.width as f32, c.height as f32];
     if let Some(base) = base {
-        draw_picture(&mut canvas, base, whole, false);
+        let whole = [0.0, 0.0, c.width as f32, c.height as f32];
+        draw_picture(&mut pixmap, base, whole, false);
     }
+    let layers = static_layers(template);
+    draw_layers(&mut pixmap, template, 0..layers, contents, shaper);
+    Ok(Underlay { pixmap, layers })
+}
+
+/// Draws the rest of `template` over a copy of `under`; `draft` adds the preview watermark.
+pub fn compose(
+    template: &Template,
+    under: &Underlay,
+    contents: &[Content],
+    shaper: &mut Shaper,
+    draft: bool,
+) -> Result<Composed, OverlayError> {
+    let mut canvas = under.pixmap.clone();
+    let texts = draw_layers(
+        &mut canvas,
+        template,
+        under.layers..template.layers.len(),
+        contents,
+        shaper,
+    );
+    if draft {
+        watermark(&mut canvas, shaper);
+    }
+    let (w, h) = (canvas.width(), canvas.height());
+    let opaque = canvas.pixels().iter().all(|p| p.alpha() == 255);
+    let image = if opaque {
+        // No alpha to keep: three channels are cheaper for every stage after this one.
+        let mut out = Vec::with_capacity((w * h * 3) as usize);
+        for px in canvas.data().chunks_exact(4) {
+            out.extend_from_slice(&px[..3]);
+        }
+        image::RgbImage::from_raw(w, h, out).map(DynamicImage::ImageRgb8)
+    } else {
+        let mut out = Vec::with_capacity((w * h * 4) as usize);
+        for px in canvas.pixels() {
+            let c = px.demultiply();
+            out.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
+        }
+        RgbaImage::from_raw(w, h, out).map(DynamicImage::ImageRgba8)
+    };
+    let image = image.ok_or(OverlayError::Canvas(w, h))?;
+    Ok(Composed { image, texts })
+}
+
+/// Draws `layers` of `template` with their `contents`; returns how each text was set.
+fn draw_layers(
+    canvas: &mut Pixmap,
+    template: &Template,
+    layers: std::ops::Range<usize>,
+    contents: &[Content],
+    shaper: &mut Shaper,
+) -> Vec<Fitted> {
+    let c = &template.canvas;
     let mut texts = Vec::new();
-    for (layer, content) in template.layers.iter().zip(contents) {
+    for (layer, content) in template.layers[layers.clone()]
+        .iter()
+        .zip(&contents[layers])
+    {
         match (layer, content) {
             (Layer::Shape(s), _) => {
                 let bx = area_px(&s.area, c);
                 let [x, y, w, h] = bx;
                 let path = match s.shape {
-                    ShapeKind::Rect => box_path(bx, false),
-                    ShapeKind::Circle => box_path(bx, true),
+                    ShapeKind::Rect => Rect::from_xywh(x, y, w, h).map(PathBuilder::from_rect),
+                    ShapeKind::Circle => {
+                        Rect::from_xywh(x, y, w, h).and_then(PathBuilder::from_oval)
+                    }
                     ShapeKind::Rounded => rounded_rect(x, y, w, h, s.radius),
                 };
                 if let (Some(path), Some(color)) = (path, parse_color(&s.fill)) {
@@ -218,7 +314,7 @@ pub fn compose(
                 }
             }
             (Layer::Image(l), Content::Image(Some(picture))) => {
-                draw_picture(&mut canvas, picture, area_px(&l.area, c), l.circle);
+                draw_picture(canvas, picture, area_px(&l.area, c), l.circle);
             }
             (Layer::Text(t), Content::Text(text)) => {
                 let [x, y, w, h] = area_px(&t.area, c);
@@ -248,17 +344,7 @@ pub fn compose(
             _ => {}
         }
     }
-    if draft {
-        watermark(&mut canvas, shaper);
-    }
-    let (w, h) = (canvas.width(), canvas.height());
-    let mut out = Vec::with_capacity((w * h * 4) as usize);
-    for px in canvas.pixels() {
-        let c = px.demultiply();
-        out.extend_from_slice(&[c.red(), c.green(), c.blue(), c.alpha()]);
-    }
-    let image = RgbaImage::from_raw(w, h, out).ok_or(OverlayError::Canvas(w, h))?;
-    Ok(Composed { image, texts })
+    texts
 }
 
 /// The mark of a draft preview: a red frame and a translucent red band across the middle
@@ -353,8 +439,14 @@ mod tests {
         let photo =
             DynamicImage::ImageRgb8(image::RgbImage::from_pixel(60, 60, image::Rgb([0, 255, 0])));
         let contents = [Content::Shape, Content::Image(Some(photo))];
-        let out = with_shaper(&fonts, |s| compose(&template(), None, &contents, s, false)).unwrap();
-        let px = |x, y| out.image.get_pixel(x, y).0;
+        let t = template();
+        let out = with_shaper(&fonts, |s| {
+            let under = underlay(&t, None, &contents, s).unwrap();
+            compose(&t, &under, &contents, s, false)
+        })
+        .unwrap();
+        let image = out.image.to_rgba8();
+        let px = |x, y| image.get_pixel(x, y).0;
         // Half-transparent red over #204080.
         let left = px(10, 50);
         assert!(
@@ -374,10 +466,16 @@ mod tests {
     fn drafts_are_marked() {
         let fonts = Fonts::load(None).unwrap();
         let contents = [Content::Shape, Content::Image(None)];
-        let out = with_shaper(&fonts, |s| compose(&template(), None, &contents, s, true)).unwrap();
-        let edge = out.image.get_pixel(199, 99).0;
+        let t = template();
+        let out = with_shaper(&fonts, |s| {
+            let under = underlay(&t, None, &contents, s).unwrap();
+            compose(&t, &under, &contents, s, true)
+        })
+        .unwrap();
+        let image = out.image.to_rgba8();
+        let edge = image.get_pixel(199, 99).0;
         assert_eq!(edge, [214, 40, 40, 255]);
-        let band: Vec<_> = (0..200).map(|x| out.image.get_pixel(x, 50).0).collect();
+        let band: Vec<_> = (0..200).map(|x| image.get_pixel(x, 50).0).collect();
         assert!(
             band.iter().any(|p| p[1] > 200),
             "white lettering in the band"

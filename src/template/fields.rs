@@ -165,6 +165,8 @@ pub enum Fallback {
     Denied,
     /// No shipped font can draw one of its characters.
     Uncovered,
+    /// An email platform's merge tag that was never filled in (`*|FNAME|*`, `{{ name }}`).
+    Unfilled,
 }
 
 impl fmt::Display for Fallback {
@@ -176,6 +178,7 @@ impl fmt::Display for Fallback {
             Fallback::Invalid => "invalid",
             Fallback::Denied => "denied",
             Fallback::Uncovered => "uncovered",
+            Fallback::Unfilled => "unfilled",
         })
     }
 }
@@ -262,6 +265,17 @@ fn is_date(v: &str) -> bool {
     (1..=days).contains(&d)
 }
 
+/// Whether `value` is an email platform's merge tag left unreplaced — Mailchimp `*|FNAME|*`,
+/// HubSpot/Klaviyo/Liquid `{{ … }}` or `{% … %}`, Salesforce Marketing Cloud `%%…%%` — which
+/// must never be printed on an image.
+pub fn is_unfilled_tag(value: &str) -> bool {
+    let v = value.trim();
+    let wrapped = |open: &str, close: &str| {
+        v.len() > open.len() + close.len() && v.starts_with(open) && v.ends_with(close)
+    };
+    wrapped("*|", "|*") || wrapped("{{", "}}") || wrapped("{%", "%}") || wrapped("%%", "%%")
+}
+
 /// A case-insensitive word denylist: a value is denied when any of its words (runs of letters
 /// and digits) is on the list.
 #[derive(Debug, Clone, Default)]
@@ -296,6 +310,21 @@ mod tests {
         Segment::Tag {
             field: field.into(),
             default: default.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn unfilled_platform_tags_are_recognised() {
+        for tag in [
+            "*|FNAME|*",
+            " {{ contact.firstname }}",
+            "{% if x %}",
+            "%%First_Name%%",
+        ] {
+            assert!(is_unfilled_tag(tag), "{tag}");
+        }
+        for value in ["Ana", "*|", "{{}}", "100%", "Ana {{x}} Bo"] {
+            assert!(!is_unfilled_tag(value), "{value}");
         }
     }
 

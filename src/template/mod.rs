@@ -1,8 +1,10 @@
-//! Personalized images: templates with merge tags, drawn per recipient. So far the template
-//! document ([`model`]: parsing and validation with JSON paths), its fields ([`fields`]:
-//! merge tags, typed values and their fallbacks) and who may fill them ([`signing`]: signed
-//! URLs and sealed tokens with rotating keys) — pure code; storage is
-//! [`crate::store::templates`]; rendering and the HTTP side build on these.
+//! Personalized images, decided without I/O: the template document ([`model`]: parsing and
+//! validation with JSON paths), its fields ([`fields`]: merge tags, typed values and their
+//! fallbacks), what a request may set and what each layer then shows ([`request`]), who may
+//! set fields ([`signing`]: signed URLs and sealed tokens with rotating keys), sealing a
+//! recipient list ([`batch`]) and the per-template render budget ([`limit`]). Storage is
+//! [`crate::store::templates`], drawing [`crate::overlay`], the HTTP side
+//! `http::personalized`.
 
 pub mod batch;
 pub mod fields;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{Denylist, Fallback, Field, Segment, parse};
+use super::fields::{Denylist, Fallback, Field, Segment, is_unfilled_tag, parse};
 use super::model::{Case, Layer, Template};
 use super::signing::{Keys, Refused, unseal, verify};
 
@@ -176,6 +176,8 @@ pub fn personalize(
         let check = |v: &str| -> Option<Fallback> {
             if v.chars().count() > policy.max_field_chars {
                 Some(Fallback::TooLong)
+            } else if is_unfilled_tag(v) {
+                Some(Fallback::Unfilled)
             } else if !inputs.trusted && policy.denylist.denies(v) {
                 Some(Fallback::Denied)
             } else if !(policy.covers)(v) {
@@ -438,6 +440,12 @@ mod tests {
             );
             let long = run(&[("name", &"x".repeat(21))], false);
             assert_eq!(long.fallbacks, [("name".to_string(), Fallback::TooLong)]);
+            let unfilled = run(&[("name", "*|FNAME|*")], false);
+            assert_eq!(unfilled.layers[0], all_defaults.layers[0]);
+            assert_eq!(
+                unfilled.fallbacks,
+                [("name".to_string(), Fallback::Unfilled)]
+            );
             let remote = run(&[("photo", "https://evil.example/x.jpg")], false);
             assert_eq!(remote.layers[1].as_deref(), Some("reps/fallback"));
         });
