@@ -3,7 +3,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{Server, quadrants};
 use image::{Rgb, RgbImage};
@@ -278,25 +277,6 @@ fn sidecar_properties_appear_in_info_json() {
     assert_eq!(info["preferredFormats"], serde_json::json!(["webp"]));
 }
 
-fn tessera(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .arg("--root")
-        .arg(dir.join("root"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn ingest_fills_the_catalogue_and_reruns_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -312,14 +292,14 @@ fn ingest_fills_the_catalogue_and_reruns_change_nothing() {
         }
     }
     std::fs::write(root.join("broken.jpg"), b"not a jpeg").unwrap();
-    let first = tessera(dir.path(), &["ingest"]);
+    let first = common::tessera(dir.path(), &["ingest"]);
     assert!(
         first.contains(&format!(
             "{n} added, 0 updated, 0 unchanged, 1 unreadable; catalogue holds {n}"
         )),
         "{first}"
     );
-    let second = tessera(dir.path(), &["ingest"]);
+    let second = common::tessera(dir.path(), &["ingest"]);
     assert!(
         second.contains(&format!(
             "0 added, 0 updated, {n} unchanged, 1 unreadable; catalogue holds {n}"
@@ -335,14 +315,14 @@ fn ingest_fills_the_catalogue_and_reruns_change_nothing() {
     s.get("sub%2Fcoffee.jpg/full/64,/0/default.jpg");
     s.get("sub%2Fhubble.tif/full/64,/0/default.jpg");
     drop(s);
-    assert!(tessera(dir.path(), &["cache", "stats"]).contains(": 2 entries"));
+    assert!(common::tessera(dir.path(), &["cache", "stats"]).contains(": 2 entries"));
     assert_eq!(
-        tessera(dir.path(), &["cache", "purge", "sub/coffee.jpg"]).trim(),
+        common::tessera(dir.path(), &["cache", "purge", "sub/coffee.jpg"]).trim(),
         "purged 1 entries"
     );
     assert_eq!(
-        tessera(dir.path(), &["cache", "purge"]).trim(),
+        common::tessera(dir.path(), &["cache", "purge"]).trim(),
         "purged 1 entries"
     );
-    assert!(tessera(dir.path(), &["cache", "stats"]).contains(": 0 entries"));
+    assert!(common::tessera(dir.path(), &["cache", "stats"]).contains(": 0 entries"));
 }

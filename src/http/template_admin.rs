@@ -57,8 +57,9 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The template name from the path, checked.
-fn name_of(req: &HttpRequest) -> Result<String, HttpError> {
+/// Checks the admin token, then returns the template name from the path, checked.
+fn authorized_name(req: &HttpRequest, state: &AppState) -> Result<String, HttpError> {
+    authorize(req, state)?;
     let name = req.match_info().get("name").unwrap_or_default();
     if !valid_name(name) {
         return Err(HttpError::BadRequest(
@@ -116,8 +117,7 @@ async fn save_draft(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let who = actor(&req);
     let st = state.clone();
     let (draft, created) = blocking(move || -> Result<_, HttpError> {
@@ -155,8 +155,7 @@ fn document(text: &str) -> Value {
 }
 
 async fn draft(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let st = state.clone();
     let d = blocking(move || st.templates.store.draft(&name))
         .await?
@@ -174,8 +173,7 @@ async fn draft(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
 }
 
 async fn publish(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let who = actor(&req);
     let st = state.clone();
     let v = blocking(move || st.templates.store.publish(&name, &who)).await?;
@@ -194,8 +192,7 @@ async fn publish(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let st = state.clone();
     let body = blocking(move || -> Result<Value, HttpError> {
         let store = &st.templates.store;
@@ -220,8 +217,7 @@ async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 async fn version(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let n = version_of(&req)?;
     let st = state.clone();
     let v = blocking(move || st.templates.store.version(&name, n))
@@ -258,8 +254,7 @@ fn audit_json(rows: Vec<AuditEntry>) -> Value {
 }
 
 async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let st = state.clone();
     let rows = blocking(move || st.templates.store.audit(Some(&name))).await?;
     Ok(no_store(HttpResponse::Ok(), audit_json(rows)))
@@ -330,8 +325,7 @@ async fn sign_url(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let n = version_of(&req)?;
     let keys = keys(&state)?.clone();
     // Any content type: the body is JSON or refused with serde's reason.
@@ -394,8 +388,7 @@ async fn seal_list(
     query: web::Query<SealQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
-    let name = name_of(&req)?;
+    let name = authorized_name(&req, &state)?;
     let n = version_of(&req)?;
     keys(&state)?;
     let request = image_request(query.request.as_deref())?;

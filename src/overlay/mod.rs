@@ -433,19 +433,23 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn shapes_blend_and_circles_clip() {
+    /// The test template drawn with `contents`, through the underlay as the server does.
+    fn draw(contents: &[Content], draft: bool) -> RgbaImage {
         let fonts = Fonts::load(None).unwrap();
-        let photo =
-            DynamicImage::ImageRgb8(image::RgbImage::from_pixel(60, 60, image::Rgb([0, 255, 0])));
-        let contents = [Content::Shape, Content::Image(Some(photo))];
         let t = template();
         let out = with_shaper(&fonts, |s| {
-            let under = underlay(&t, None, &contents, s).unwrap();
-            compose(&t, &under, &contents, s, false)
+            let under = underlay(&t, None, contents, s).unwrap();
+            compose(&t, &under, contents, s, draft)
         })
         .unwrap();
-        let image = out.image.to_rgba8();
+        out.image.to_rgba8()
+    }
+
+    #[test]
+    fn shapes_blend_and_circles_clip() {
+        let photo =
+            DynamicImage::ImageRgb8(image::RgbImage::from_pixel(60, 60, image::Rgb([0, 255, 0])));
+        let image = draw(&[Content::Shape, Content::Image(Some(photo))], false);
         let px = |x, y| image.get_pixel(x, y).0;
         // Half-transparent red over #204080.
         let left = px(10, 50);
@@ -464,15 +468,7 @@ mod tests {
 
     #[test]
     fn drafts_are_marked() {
-        let fonts = Fonts::load(None).unwrap();
-        let contents = [Content::Shape, Content::Image(None)];
-        let t = template();
-        let out = with_shaper(&fonts, |s| {
-            let under = underlay(&t, None, &contents, s).unwrap();
-            compose(&t, &under, &contents, s, true)
-        })
-        .unwrap();
-        let image = out.image.to_rgba8();
+        let image = draw(&[Content::Shape, Content::Image(None)], true);
         let edge = image.get_pixel(199, 99).0;
         assert_eq!(edge, [214, 40, 40, 255]);
         let band: Vec<_> = (0..200).map(|x| image.get_pixel(x, 50).0).collect();

@@ -214,3 +214,24 @@ pub fn mean_diff(a: &DynamicImage, b: &DynamicImage) -> f64 {
         .sum();
     sum as f64 / a.as_raw().len() as f64
 }
+
+/// Runs the `tessera` binary with `args` over `dir/root`, `dir/data` and `dir/cache` (the
+/// layout [`Server::start_in`] uses), asserts it succeeded and returns its standard output.
+pub fn tessera(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
