@@ -78,7 +78,8 @@ async fn purge_all(
 }
 
 /// Purges every derivative of one identifier's source (by content hash: the catalogued one
-/// and, if the file changed since, the current one).
+/// and, if the file changed since, the current one), or every render of a template
+/// (`tpl~{name}~…`).
 async fn purge_identifier(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -90,6 +91,12 @@ async fn purge_identifier(
     let identifier = decode_identifier(raw)?;
     let st = state.clone();
     let purged = blocking(move || -> Result<u64, HttpError> {
+        // A personalized image: every render of every version of the template.
+        if let Some(id) = crate::template::request::TemplateId::parse(&identifier) {
+            let id = id.map_err(crate::source::SourceError::BadIdentifier)?;
+            let content = crate::http::personalized::cache_content(&id.name);
+            return cache.purge_content(&content).map_err(HttpError::Cache);
+        }
         let mut hashes = Vec::new();
         if let Some(a) = st
             .sources

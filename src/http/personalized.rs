@@ -384,7 +384,7 @@ fn decide(
     let plan = plan::plan(request, c.width, c.height, &state.limits)?;
     let canonical = plan.canonical();
     let key = CacheKey::new(
-        &digest(&[b"template", id.name.as_bytes()]),
+        &cache_content(&id.name),
         &[
             canonical.as_bytes(),
             state.render_fingerprint.as_bytes(),
@@ -417,6 +417,12 @@ fn decide(
         fresh,
         hit,
     })
+}
+
+/// Where a template's renders live in the derivative cache (all versions together, so one
+/// purge removes them).
+pub fn cache_content(name: &str) -> String {
+    digest(&[b"template", name.as_bytes()])
 }
 
 /// Draws the canvas, then applies the IIIF stages and encodes. Runs on a render thread.

@@ -124,7 +124,11 @@ async fn save_draft(
         let template = parse_template(&body).map_err(HttpError::InvalidTemplate)?;
         let families = st.templates.fonts.families();
         template
-            .check_resources(&families, |id| st.sources.asset(id).is_ok())
+            .check_resources(
+                &families,
+                |text| st.templates.coverage.covers(text),
+                |id| st.sources.asset(id).is_ok(),
+            )
             .map_err(HttpError::InvalidTemplate)?;
         // Stored as sent (already valid), so what the designer wrote is what is audited.
         let document = std::str::from_utf8(&body)

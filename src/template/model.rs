@@ -440,12 +440,24 @@ impl Template {
     }
 
     /// Checks what needs the server's fonts and images: every text layer's font is one of
-    /// `families`, and `exists` says yes to the base image and every image layer's default.
+    /// `families`, `covers` can draw every character the template itself prints (its literal
+    /// text, tag defaults and field defaults), and `exists` says yes to the base image and
+    /// every image layer's default.
     pub fn check_resources(
         &self,
         families: &[String],
+        covers: impl Fn(&str) -> bool,
         exists: impl Fn(&str) -> bool,
     ) -> Result<(), Invalid> {
+        let uncovered = |path: String| Invalid {
+            path,
+            reason: "has characters no font on this server can draw".into(),
+        };
+        for (name, spec) in &self.fields {
+            if !covers(&spec.default) {
+                return Err(uncovered(format!("$.fields.{name}.default")));
+            }
+        }
         if let Some(b) = &self.canvas.base
             && !exists(&b.identifier)
         {
@@ -461,6 +473,18 @@ impl Template {
                         path: format!("$.layers[{i}].font"),
                         reason: format!("unknown font; this server has {}", families.join(", ")),
                     });
+                }
+                Layer::Text(t) => {
+                    let printed = parse(&t.text)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| match s {
+                            Segment::Literal(l) => l,
+                            Segment::Tag { default, .. } => default.unwrap_or_default(),
+                        });
+                    if !printed.into_iter().all(|p| covers(&p)) {
+                        return Err(uncovered(format!("$.layers[{i}].text")));
+                    }
                 }
                 Layer::Image(l) if !exists(&l.default) => {
                     return Err(Invalid {
@@ -582,11 +606,18 @@ mod tests {
     fn fonts_and_images_must_exist_on_the_server() {
         let t = parse_value(&badge()).unwrap();
         let families = ["Noto Sans".to_string()];
-        assert_eq!(t.check_resources(&families, |_| true), Ok(()));
-        let err = t.check_resources(&families, |id| id != "reps/default.jpg");
+        let all = |_: &str| true;
+        assert_eq!(t.check_resources(&families, all, all), Ok(()));
+        let err = t.check_resources(&families, all, |id| id != "reps/default.jpg");
         assert_eq!(err.unwrap_err().path, "$.layers[2].default");
-        let err = t.check_resources(&["Inter".to_string()], |_| true);
+        let err = t.check_resources(&["Inter".to_string()], all, all);
         assert_eq!(err.unwrap_err().path, "$.layers[1].font");
+        let no_see = |s: &str| !s.contains("see");
+        let err = t.check_resources(&families, no_see, all);
+        assert_eq!(err.unwrap_err().path, "$.layers[1].text");
+        let no_there = |s: &str| !s.contains("there");
+        let err = t.check_resources(&families, no_there, all);
+        assert_eq!(err.unwrap_err().path, "$.fields.name.default");
     }
 
     #[test]
