@@ -248,7 +248,11 @@ fn lifecycle_draft_publish_edit_publish_keeps_v1_byte_identical() {
     common::assert_near(&v2.image(), 300, 20, Rgb([26, 127, 55]), 2);
     // v1 re-rendered from scratch (the template's renders purged) is byte-identical.
     let purge = admin(&s, "DELETE", "cache/tpl~badge~1", b"");
-    assert_eq!(purge.json()["purged"], 2, "v1 and v2; drafts are never cached");
+    assert_eq!(
+        purge.json()["purged"],
+        2,
+        "v1 and v2; drafts are never cached"
+    );
     let again = s.get(v1_url);
     assert_eq!(
         s.metric("tessera_template_renders_total"),
