@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 use tessera::cache::{DiskCache, scan_stats};
 use tessera::config::{Config, Overrides};
+use tessera::http::personalized::cache_content;
 use tessera::ingest::{Outcome, identifier_of, image_files, ingest};
 use tessera::pyramid::Pyramids;
 use tessera::source::Sources;
@@ -15,6 +16,7 @@ use tessera::store::Catalogue;
 use tessera::store::templates::TemplateStore;
 use tessera::template::batch::{SealJob, seal_csv};
 use tessera::template::model::parse_template;
+use tessera::template::request::TemplateId;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "A IIIF Image API 3.0 image server")]
@@ -97,7 +99,8 @@ enum CacheAction {
     Stats,
     /// Remove the derivatives of one identifier, or of everything.
     Purge {
-        /// Identifier whose derivatives to remove; all when absent.
+        /// Identifier whose derivatives to remove (`tpl~name~…`: every render of that
+        /// template); all when absent.
         identifier: Option<String>,
     },
 }
@@ -299,12 +302,19 @@ fn cache(config: Config, action: CacheAction) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
             let purged = match identifier {
                 None => cache.purge_all(),
-                Some(id) => {
-                    let asset = sources(&config)?
-                        .asset(&id)
-                        .map_err(|e| format!("{id}: {e}"))?;
-                    cache.purge_content(&asset.content_hash)
-                }
+                Some(id) => match TemplateId::parse(&id) {
+                    // Every render of a personalized-image template.
+                    Some(parsed) => {
+                        let parsed = parsed.map_err(|e| format!("{id}: {e}"))?;
+                        cache.purge_content(&cache_content(&parsed.name))
+                    }
+                    None => {
+                        let asset = sources(&config)?
+                            .asset(&id)
+                            .map_err(|e| format!("{id}: {e}"))?;
+                        cache.purge_content(&asset.content_hash)
+                    }
+                },
             }
             .map_err(|e| e.to_string())?;
             println!("purged {purged} entries");

@@ -567,4 +567,7 @@ fn tessera_seal_turns_a_csv_into_urls_the_server_renders() {
         let img = s.get(&row[3]).image();
         assert_eq!(img.width(), 200);
     }
+    // The CLI purges a template's renders like the admin API does.
+    let purged = common::tessera(&dir, &["cache", "purge", "tpl~badge~1"]);
+    assert_eq!(purged.trim(), "purged 2 entries");
 }
