@@ -65,22 +65,14 @@ pub async fn handle(
         IiifPath::Image {
             identifier,
             request,
-        } if TemplateId::parse(&identifier).is_some() => {
-            let id = TemplateId::parse(&identifier)
-                .expect("checked by the guard")
-                .map_err(SourceError::BadIdentifier)?;
-            personalized::image(&req, &state, &base, &identifier, id, request).await
-        }
-        IiifPath::Image {
-            identifier,
-            request,
         } => {
+            if let Some(id) = TemplateId::parse(&identifier) {
+                let id = id.map_err(SourceError::BadIdentifier)?;
+                return personalized::image(&req, &state, &base, &identifier, id, request).await;
+            }
             // One trip to the blocking pool for the whole hit path: catalogue, plan, cache.
             let st = state.clone();
-            let validators = (
-                header_str(req.headers(), header::IF_NONE_MATCH).map(str::to_string),
-                header_str(req.headers(), header::IF_MODIFIED_SINCE).map(str::to_string),
-            );
+            let validators = Validators::of(&req);
             let id = identifier.clone();
             let found = blocking(move || lookup(&st, &id, &request, validators)).await?;
             let fresh = found.fresh;
@@ -138,7 +130,7 @@ fn lookup(
     state: &AppState,
     identifier: &str,
     request: &ImageRequest,
-    (if_none_match, if_modified_since): (Option<String>, Option<String>),
+    validators: Validators,
 ) -> Result<Found, HttpError> {
     let asset = state.sources.asset(identifier)?;
     let src = &asset.source;
@@ -163,16 +155,7 @@ fn lookup(
         ],
         plan.format.extension(),
     );
-    let fresh = not_modified(
-        if_none_match.as_deref(),
-        if_modified_since.as_deref(),
-        &key.etag(),
-        src.modified,
-    );
-    let hit = match &state.cache {
-        Some(cache) if !fresh => cache.get(&key),
-        _ => None,
-    };
+    let (fresh, hit) = validators.check(state, &key, src.modified);
     Ok(Found {
         asset,
         pyramid,
@@ -182,6 +165,43 @@ fn lookup(
         fresh,
         hit,
     })
+}
+
+/// A request's conditional validators, owned so they can go to the blocking pool.
+pub(super) struct Validators {
+    if_none_match: Option<String>,
+    if_modified_since: Option<String>,
+}
+
+impl Validators {
+    pub(super) fn of(req: &HttpRequest) -> Validators {
+        Validators {
+            if_none_match: header_str(req.headers(), header::IF_NONE_MATCH).map(str::to_string),
+            if_modified_since: header_str(req.headers(), header::IF_MODIFIED_SINCE)
+                .map(str::to_string),
+        }
+    }
+
+    /// Whether the client's copy of `key`'s bytes (last changed at `modified`) is current
+    /// (answer 304), and else the derivative from the disk cache, if there. Blocking.
+    pub(super) fn check(
+        &self,
+        state: &AppState,
+        key: &CacheKey,
+        modified: SystemTime,
+    ) -> (bool, Option<Bytes>) {
+        let fresh = not_modified(
+            self.if_none_match.as_deref(),
+            self.if_modified_since.as_deref(),
+            &key.etag(),
+            modified,
+        );
+        let hit = match &state.cache {
+            Some(cache) if !fresh => cache.get(key),
+            _ => None,
+        };
+        (fresh, hit)
+    }
 }
 
 async fn info(
@@ -368,7 +388,7 @@ pub(super) fn base_url(req: &HttpRequest, state: &AppState) -> String {
     format!("{scheme}://{host}{}", state.config.server.prefix)
 }
 
-pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

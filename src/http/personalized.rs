@@ -13,8 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use lru::LruCache;
 
-use super::iiif::{cacheable, header_str, info_response, links, render};
-use super::negotiate::not_modified;
+use super::iiif::{Validators, cacheable, info_response, links, render};
 use super::{AppState, HttpError, blocking};
 use crate::cache::{CacheKey, digest};
 use crate::config::Config;
@@ -285,10 +284,7 @@ pub async fn image(
     let name = id.name.clone();
     let path = req.uri().path().to_string();
     let query = query_pairs(req.query_string());
-    let validators = (
-        header_str(req.headers(), header::IF_NONE_MATCH).map(str::to_string),
-        header_str(req.headers(), header::IF_MODIFIED_SINCE).map(str::to_string),
-    );
+    let validators = Validators::of(req);
     let st = state.clone();
     let d = blocking(move || decide(&st, &id, &path, &query, &request, validators)).await?;
     let mut res = if draft {
@@ -357,7 +353,7 @@ fn decide(
     path: &str,
     query: &[(String, String)],
     request: &ImageRequest,
-    (if_none_match, if_modified_since): (Option<String>, Option<String>),
+    validators: Validators,
 ) -> Result<Decided, HttpError> {
     let t = &state.templates;
     let loaded = t.load(id)?;
@@ -394,17 +390,10 @@ fn decide(
         ],
         plan.format.extension(),
     );
-    let draft = id.pin == Pin::Draft;
-    let fresh = !draft
-        && not_modified(
-            if_none_match.as_deref(),
-            if_modified_since.as_deref(),
-            &key.etag(),
-            loaded.modified,
-        );
-    let hit = match &state.cache {
-        Some(cache) if !fresh && !draft => cache.get(&key),
-        _ => None,
+    // Drafts are never cached, nor answered 304.
+    let (fresh, hit) = match id.pin {
+        Pin::Draft => (false, None),
+        Pin::Version(_) => validators.check(state, &key, loaded.modified),
     };
     Ok(Decided {
         loaded,
