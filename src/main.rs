@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 use tessera::cache::{DiskCache, scan_stats};
 use tessera::config::{Config, Overrides};
-use tessera::http::personalized::cache_content;
+use tessera::http::personalized::{cache_content, unix_now};
 use tessera::ingest::{Outcome, identifier_of, image_files, ingest};
 use tessera::pyramid::Pyramids;
 use tessera::source::Sources;
@@ -345,12 +345,7 @@ fn seal(
         "" => format!("http://{}{}", config.server.bind, config.server.prefix),
         b => b.to_string(),
     });
-    let exp = valid_for.map(|s| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            + s
-    });
+    let exp = valid_for.map(|s| unix_now() + s);
     let job = SealJob {
         keys: &keys,
         name,

@@ -37,8 +37,8 @@ pub fn etag(parts: &[&[u8]]) -> String {
     format!("\"{}\"", crate::cache::digest(parts))
 }
 
-/// Whole seconds since the epoch: HTTP dates have no finer resolution.
-fn to_secs(t: SystemTime) -> u64 {
+/// Whole seconds since the Unix epoch (HTTP dates have no finer resolution); 0 before it.
+pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs()
@@ -46,7 +46,7 @@ fn to_secs(t: SystemTime) -> u64 {
 
 /// The `Last-Modified` value for a modification time.
 pub fn http_date(t: SystemTime) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(to_secs(t)))
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_seconds(t)))
 }
 
 /// Whether a GET/HEAD with these validators can be answered 304 Not Modified (RFC 9110
@@ -63,7 +63,7 @@ pub fn not_modified(
         return inm.split(',').any(|t| t.trim() == "*" || opaque(t) == ours);
     }
     if let Some(since) = if_modified_since.and_then(|s| httpdate::parse_http_date(s.trim()).ok()) {
-        return to_secs(modified) <= to_secs(since);
+        return unix_seconds(modified) <= unix_seconds(since);
     }
     false
 }

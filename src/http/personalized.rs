@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use lru::LruCache;
 
 use super::iiif::{Validators, cacheable, info_response, links, render};
+use super::negotiate::unix_seconds;
 use super::{AppState, HttpError, blocking};
 use crate::cache::{CacheKey, digest};
 use crate::config::Config;
@@ -179,9 +180,7 @@ impl Templates {
 
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    unix_seconds(SystemTime::now())
 }
 
 /// The query as decoded name/value pairs (`+` is a space), in order.

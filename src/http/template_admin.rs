@@ -13,7 +13,7 @@
 //! | POST | `/admin/templates/{name}/versions/{n}/sign` | a signed URL for some fields |
 //! | POST | `/admin/templates/{name}/versions/{n}/seal` | a CSV of recipients → a CSV with URLs |
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,12 +22,13 @@ use serde_json::{Value, json};
 
 use super::admin::authorize;
 use super::iiif::base_url;
-use super::personalized::unix_now;
+use super::negotiate::unix_seconds;
+use super::personalized::{Loaded, unix_now};
 use super::{AppState, HttpError, blocking};
 use crate::store::templates::AuditEntry;
 use crate::template::batch::{SealJob, seal_csv};
 use crate::template::model::parse_template;
-use crate::template::request::valid_name;
+use crate::template::request::{Pin, TemplateId, valid_name};
 use crate::template::signing::{Keys, Sealed, encode_component, seal, sign};
 
 /// Registers the template admin routes (inside `/admin`).
@@ -51,10 +52,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/templates/{name}/versions/{version}/seal",
             web::post().to(seal_list),
         );
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Checks the admin token, then returns the template name from the path, checked.
@@ -146,7 +143,7 @@ async fn save_draft(
         json!({
             "name": draft.name,
             "content_hash": draft.content_hash,
-            "updated_at": unix(draft.updated_at),
+            "updated_at": unix_seconds(draft.updated_at),
             "updated_by": draft.updated_by,
             "created": created,
         }),
@@ -169,7 +166,7 @@ async fn draft(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
         json!({
             "name": d.name,
             "content_hash": d.content_hash,
-            "updated_at": unix(d.updated_at),
+            "updated_at": unix_seconds(d.updated_at),
             "updated_by": d.updated_by,
             "document": document(&d.document),
         }),
@@ -189,7 +186,7 @@ async fn publish(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             "version": v.version,
             "identifier": format!("tpl~{}~{}", v.name, v.version),
             "content_hash": v.content_hash,
-            "published_at": unix(v.published_at),
+            "published_at": unix_seconds(v.published_at),
             "published_by": v.published_by,
         }),
     ))
@@ -206,7 +203,7 @@ async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 out.push(json!({
                     "version": v.version,
                     "content_hash": v.content_hash,
-                    "published_at": unix(v.published_at),
+                    "published_at": unix_seconds(v.published_at),
                     "published_by": v.published_by,
                 }));
             }
@@ -233,7 +230,7 @@ async fn version(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             "name": v.name,
             "version": v.version,
             "content_hash": v.content_hash,
-            "published_at": unix(v.published_at),
+            "published_at": unix_seconds(v.published_at),
             "published_by": v.published_by,
             "document": document(&v.document),
         }),
@@ -245,7 +242,7 @@ fn audit_json(rows: Vec<AuditEntry>) -> Value {
         .into_iter()
         .map(|a| {
             json!({
-                "at": unix(a.at),
+                "at": unix_seconds(a.at),
                 "who": a.who,
                 "action": a.action.as_str(),
                 "name": a.name,
@@ -295,18 +292,13 @@ fn image_request(given: Option<&str>) -> Result<String, HttpError> {
     }
 }
 
-/// Checks that version `n` of `name` exists and returns its template. Blocking.
-fn published(
-    state: &AppState,
-    name: &str,
-    n: u32,
-) -> Result<crate::template::model::Template, HttpError> {
-    let v = state
-        .templates
-        .store
-        .version(name, n)?
-        .ok_or(HttpError::TemplateNotFound)?;
-    parse_template(v.document.as_bytes()).map_err(HttpError::InvalidTemplate)
+/// Version `n` of `name`, as rendering loads it (404 when there is none). Blocking.
+fn published(state: &AppState, name: &str, n: u32) -> Result<Arc<Loaded>, HttpError> {
+    state.templates.load(&TemplateId {
+        name: name.to_string(),
+        pin: Pin::Version(n),
+        token: None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -337,14 +329,14 @@ async fn sign_url(
         serde_json::from_slice(&body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
     let request = image_request(body.request.as_deref())?;
     let st = state.clone();
-    let template = {
+    let loaded = {
         let name = name.clone();
         blocking(move || published(&st, &name, n)).await?
     };
     if let Some(unknown) = body
         .fields
         .keys()
-        .find(|k| !template.fields.contains_key(*k))
+        .find(|k| !loaded.template.fields.contains_key(*k))
     {
         return Err(HttpError::BadRequest(format!(
             "'{unknown}' is not a field of {name} v{n}"
@@ -403,12 +395,12 @@ async fn seal_list(
     let base = base_url(&req, &state);
     let st = state.clone();
     let (csv, rows) = blocking(move || -> Result<_, HttpError> {
-        let template = published(&st, &name, n)?;
+        let loaded = published(&st, &name, n)?;
         let job = SealJob {
             keys: keys(&st)?,
             name: &name,
             version: n,
-            template: &template,
+            template: &loaded.template,
             base_url: &base,
             request: &request,
             exp,
