@@ -7,13 +7,14 @@ use serde_json::json;
 use super::{AppState, HttpError, RouteName, blocking};
 use crate::iiif::grammar::decode_identifier;
 
-/// Registers the admin routes.
+/// Registers the admin routes: the cache's here, the templates' from `template_admin`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
             .route("/cache", web::get().to(stats))
             .route("/cache", web::delete().to(purge_all))
-            .route("/cache/{identifier}", web::delete().to(purge_identifier)),
+            .route("/cache/{identifier}", web::delete().to(purge_identifier))
+            .configure(super::template_admin::routes),
     );
 }
 

@@ -169,8 +169,6 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
                     )),
             )
             .configure(ops::routes)
-            // Before the `/admin` scope, which would answer 404 for paths it does not know.
-            .configure(template_admin::routes)
             .configure(admin::routes)
             .service(
                 web::resource(pattern)

@@ -31,25 +31,25 @@ use crate::template::model::parse_template;
 use crate::template::request::{Pin, TemplateId, valid_name};
 use crate::template::signing::{Keys, Sealed, encode_component, seal, sign};
 
-/// Registers the template admin routes (inside `/admin`).
+/// Registers the template admin routes, relative to the `/admin` scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/templates", web::get().to(list))
-        .route("/admin/audit", web::get().to(audit_all))
-        .route("/admin/templates/{name}", web::put().to(save_draft))
-        .route("/admin/templates/{name}/draft", web::get().to(draft))
-        .route("/admin/templates/{name}/publish", web::post().to(publish))
-        .route("/admin/templates/{name}/versions", web::get().to(versions))
+    cfg.route("/templates", web::get().to(list))
+        .route("/audit", web::get().to(audit_all))
+        .route("/templates/{name}", web::put().to(save_draft))
+        .route("/templates/{name}/draft", web::get().to(draft))
+        .route("/templates/{name}/publish", web::post().to(publish))
+        .route("/templates/{name}/versions", web::get().to(versions))
         .route(
-            "/admin/templates/{name}/versions/{version}",
+            "/templates/{name}/versions/{version}",
             web::get().to(version),
         )
-        .route("/admin/templates/{name}/audit", web::get().to(audit))
+        .route("/templates/{name}/audit", web::get().to(audit))
         .route(
-            "/admin/templates/{name}/versions/{version}/sign",
+            "/templates/{name}/versions/{version}/sign",
             web::post().to(sign_url),
         )
         .route(
-            "/admin/templates/{name}/versions/{version}/seal",
+            "/templates/{name}/versions/{version}/seal",
             web::post().to(seal_list),
         );
 }
