@@ -209,7 +209,7 @@ fn personalized(c: &mut Criterion) {
         with_shaper(&fonts, |s| compose(&template, &under, &contents, s, false)).unwrap()
     };
     group.bench_function("read photo + draw personal layers", |b| b.iter(drawn));
-    let canvas = drawn().image;
+    let canvas = drawn();
     group.bench_function("encode jpeg", |b| {
         b.iter(|| encode::encode(&canvas, Format::Jpg, &options.encode).unwrap())
     });

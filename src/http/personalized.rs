@@ -432,7 +432,7 @@ fn draw(
     let composed = overlay::with_shaper(&state.templates.fonts, |shaper| {
         overlay::compose(template, &under, &contents, shaper, draft)
     })?;
-    let image = transform(Decoded::whole(composed.image), plan, state.render.filter)?;
+    let image = transform(Decoded::whole(composed), plan, state.render.filter)?;
     let bytes = encode::encode(&image, plan.format, &state.render.encode)?;
     state
         .metrics

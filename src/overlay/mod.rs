@@ -17,7 +17,7 @@ use tiny_skia::{FillRule, Mask, Paint, PathBuilder, Pixmap, Rect, Transform};
 
 use crate::template::model::{Area, Canvas, Fit, Layer, ShapeKind, Template, VAlign, parse_color};
 pub use fonts::{Coverage, Fonts};
-use text::{Fitted, Target, TextStyle};
+use text::{Target, TextStyle};
 
 /// Why a canvas could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +33,6 @@ pub enum Content {
     /// The picture at its drawn size, or `None` when neither source nor default could be read.
     Image(Option<DynamicImage>),
     Shape,
-}
-
-/// A drawn canvas and how each text layer was set.
-pub struct Composed {
-    /// RGB when every pixel is opaque, else RGBA.
-    pub image: DynamicImage,
-    pub texts: Vec<Fitted>,
 }
 
 /// A layer's box in canvas pixels: x, y, width, height.
@@ -239,15 +232,16 @@ pub fn underlay(
 }
 
 /// Draws the rest of `template` over a copy of `under`; `draft` adds the preview watermark.
+/// The canvas comes back as RGB when every pixel is opaque, else as RGBA.
 pub fn compose(
     template: &Template,
     under: &Underlay,
     contents: &[Content],
     shaper: &mut Shaper,
     draft: bool,
-) -> Result<Composed, OverlayError> {
+) -> Result<DynamicImage, OverlayError> {
     let mut canvas = under.pixmap.clone();
-    let texts = draw_layers(
+    draw_layers(
         &mut canvas,
         template,
         under.layers..template.layers.len(),
@@ -275,19 +269,18 @@ pub fn compose(
         RgbaImage::from_raw(w, h, out).map(DynamicImage::ImageRgba8)
     };
     let image = image.ok_or(OverlayError::Canvas(w, h))?;
-    Ok(Composed { image, texts })
+    Ok(image)
 }
 
-/// Draws `layers` of `template` with their `contents`; returns how each text was set.
+/// Draws `layers` of `template` with their `contents`.
 fn draw_layers(
     canvas: &mut Pixmap,
     template: &Template,
     layers: std::ops::Range<usize>,
     contents: &[Content],
     shaper: &mut Shaper,
-) -> Vec<Fitted> {
+) {
     let c = &template.canvas;
-    let mut texts = Vec::new();
     for (layer, content) in template.layers[layers.clone()]
         .iter()
         .zip(&contents[layers])
@@ -338,13 +331,11 @@ fn draw_layers(
                     height,
                 };
                 laid.draw(shaper, &mut target, (x, y), h, color, t.valign);
-                texts.push(laid.fitted);
             }
             // An image layer with nothing readable stays empty.
             _ => {}
         }
     }
-    texts
 }
 
 /// The mark of a draft preview: a red frame and a translucent red band across the middle
@@ -442,7 +433,7 @@ mod tests {
             compose(&t, &under, contents, s, draft)
         })
         .unwrap();
-        out.image.to_rgba8()
+        out.to_rgba8()
     }
 
     #[test]
