@@ -10,7 +10,7 @@ use tessera::iiif::grammar::parse_path;
 use tessera::iiif::{Format, IiifPath, Limits, plan::plan};
 use tessera::pipeline::{Decoded, EncodeOptions, Filter, decode, encode, transform};
 use tessera::pyramid::write::{TileCompression, write_pyramid};
-use tessera::source::{SourceInfo, probe};
+use tessera::source::{FileStore, Locator, SourceInfo, StoredSource, probe};
 
 /// A 2048×1536 image with gradients and texture, so encoders have real work.
 fn picture() -> DynamicImage {
@@ -114,8 +114,9 @@ fn decoding(c: &mut Criterion) {
         TileCompression::Jpeg { quality: 90 },
     )
     .unwrap();
-    let flat = probe(&jpeg, u64::MAX).unwrap();
-    let tiled = probe(&pyramid, u64::MAX).unwrap();
+    let store = FileStore::new(dir.path()).unwrap();
+    let flat = probe(&store, &Locator::new("photo.jpg"), u64::MAX).unwrap();
+    let tiled = probe(&store, &Locator::new("photo.tif"), u64::MAX).unwrap();
     let planned = |source: &SourceInfo, url: &str, reduce: bool| {
         let IiifPath::Image { request, .. } = parse_path(url).unwrap() else {
             unreachable!()
@@ -139,6 +140,10 @@ fn decoding(c: &mut Criterion) {
     ] {
         let p = planned(source, url, reduce);
         group.bench_function(name, |b| {
+            let source = StoredSource {
+                store: &store,
+                info: source,
+            };
             b.iter(|| decode::decode(source, &p, u64::MAX).unwrap())
         });
     }
@@ -158,8 +163,8 @@ fn personalized(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let catalogue =
         tessera::store::Catalogue::open(&dir.path().join("catalogue.sqlite"), 100).unwrap();
-    let sources =
-        tessera::source::Sources::new(&root, u64::MAX, std::sync::Arc::new(catalogue)).unwrap();
+    let files = std::sync::Arc::new(FileStore::new(&root).unwrap());
+    let sources = tessera::store::Sources::new(files, u64::MAX, std::sync::Arc::new(catalogue));
     let doc = std::fs::read(root.join("webinar-reminder.json")).unwrap();
     let template = parse_template(&doc).unwrap();
     let fields = compile_fields(&template);

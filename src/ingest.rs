@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::source::{EXTENSIONS, SourceError, Sources, catalogued::Freshness};
+use crate::source::{EXTENSIONS, SourceError};
+use crate::store::{AssetError, Freshness, Sources};
 
 /// What happened to one file.
 #[derive(Debug)]
@@ -11,7 +12,7 @@ pub enum Outcome {
     Added,
     Updated,
     Unchanged,
-    Failed(SourceError),
+    Failed(AssetError),
 }
 
 /// Totals of one ingest run.
@@ -58,14 +59,15 @@ pub fn identifier_of(root: &Path, file: &Path) -> Option<String> {
 
 /// Ingests every image file in `files` (all under the root), calling `progress` after each.
 pub fn ingest(
+    root: &Path,
     sources: &Sources,
     files: &[PathBuf],
     mut progress: impl FnMut(&Path, &Outcome),
 ) -> Report {
     let mut report = Report::default();
     for file in files {
-        let outcome = match identifier_of(sources.root(), file) {
-            None => Outcome::Failed(SourceError::BadIdentifier("file name is not UTF-8")),
+        let outcome = match identifier_of(root, file) {
+            None => Outcome::Failed(SourceError::BadIdentifier("file name is not UTF-8").into()),
             Some(id) => match sources.refresh(&id) {
                 Ok((_, Freshness::New)) => Outcome::Added,
                 Ok((_, Freshness::Changed)) => Outcome::Updated,

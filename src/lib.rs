@@ -14,7 +14,9 @@
 //! - [`config`]: layered configuration.
 
 pub mod cache;
+pub mod clock;
 pub mod config;
+pub mod error;
 pub mod http;
 pub mod iiif;
 pub mod ingest;
@@ -22,6 +24,7 @@ pub mod metrics;
 pub mod overlay;
 pub mod pipeline;
 pub mod pyramid;
+pub mod render;
 pub mod source;
 pub mod store;
 pub mod template;

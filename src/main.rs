@@ -6,17 +6,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use tessera::cache::{DiskCache, scan_stats};
+use tessera::cache::{DerivativeCache, DiskCache, scan_stats};
+use tessera::clock::{Clock, SystemClock};
 use tessera::config::{Config, Overrides};
-use tessera::http::personalized::{cache_content, unix_now};
 use tessera::ingest::{Outcome, identifier_of, image_files, ingest};
-use tessera::pyramid::Pyramids;
-use tessera::source::Sources;
-use tessera::store::Catalogue;
+use tessera::pyramid::{FilePyramidStore, Pyramids};
+use tessera::render::purge;
+use tessera::source::{FileStore, SourceStore};
+use tessera::store::Sources;
 use tessera::store::templates::TemplateStore;
 use tessera::template::batch::{SealJob, seal_csv};
 use tessera::template::model::parse_template;
-use tessera::template::request::TemplateId;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "A IIIF Image API 3.0 image server")]
@@ -179,15 +179,13 @@ fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn sources(config: &Config) -> Result<Sources, String> {
-    let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
-        .map_err(|e| e.to_string())?;
-    Sources::new(
-        &config.source.root,
-        config.source.max_pixels,
-        Arc::new(catalogue),
-    )
-    .map_err(|e| format!("image root {}: {e}", config.source.root.display()))
+/// The image root's files, and the catalogued sources read from them.
+fn sources(config: &Config) -> Result<(Arc<FileStore>, Sources), String> {
+    let root = &config.source.root;
+    let files =
+        Arc::new(FileStore::new(root).map_err(|e| format!("image root {}: {e}", root.display()))?);
+    let sources = tessera::render::sources(config, files.clone()).map_err(|e| e.to_string())?;
+    Ok((files, sources))
 }
 
 /// Prints a line above a progress bar. `println` on a hidden bar (no terminal) prints
@@ -201,18 +199,19 @@ fn say(bar: &indicatif::ProgressBar, line: String) {
 }
 
 fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
-    let sources = sources(&config)?;
+    let (store, sources) = sources(&config)?;
+    let root = store.root();
     let dir = match dir {
         Some(d) => d
             .canonicalize()
             .map_err(|e| format!("{}: {e}", d.display()))?,
-        None => sources.root().to_path_buf(),
+        None => root.to_path_buf(),
     };
-    if !dir.starts_with(sources.root()) {
+    if !dir.starts_with(root) {
         return Err(format!(
             "{} is not inside the image root {}",
             dir.display(),
-            sources.root().display()
+            root.display()
         ));
     }
     let files = image_files(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -224,7 +223,7 @@ fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
         .expect("valid template"),
     );
     let start = Instant::now();
-    let report = ingest(&sources, &files, |file, outcome| {
+    let report = ingest(root, &sources, &files, |file, outcome| {
         if let Outcome::Failed(e) = outcome {
             say(&bar, format!("unreadable: {}: {e}", file.display()));
         }
@@ -243,23 +242,28 @@ fn run_ingest(config: Config, dir: Option<PathBuf>) -> Result<(), String> {
         sources.catalogue().count().map_err(|e| e.to_string())?
     );
     if config.pyramid.min_pixels > 0 {
-        build_pyramids(&config, &sources, &files)?;
+        build_pyramids(&config, (&store, &sources), &files)?;
     }
     Ok(())
 }
 
 /// Builds the pyramids the catalogued `files` want and do not have yet.
-fn build_pyramids(config: &Config, sources: &Sources, files: &[PathBuf]) -> Result<(), String> {
+fn build_pyramids(
+    config: &Config,
+    (store, sources): (&Arc<FileStore>, &Sources),
+    files: &[PathBuf],
+) -> Result<(), String> {
     let settings = config.pyramid_settings();
     let dir = settings.dir.display().to_string();
-    let pyramids = Pyramids::open(settings, 1).map_err(|e| format!("{dir}: {e}"))?;
+    let kept = FilePyramidStore::open(&settings.dir).map_err(|e| format!("{dir}: {e}"))?;
+    let source_store: Arc<dyn SourceStore> = store.clone();
+    let pyramids = Pyramids::open(settings, source_store, Arc::new(kept), 1);
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     let start = Instant::now();
     let (mut built, mut bytes, mut failed) = (0u64, 0u64, 0u64);
     for file in files {
         bar.inc(1);
-        let Some(asset) =
-            identifier_of(sources.root(), file).and_then(|id| sources.asset(&id).ok())
+        let Some(asset) = identifier_of(store.root(), file).and_then(|id| sources.asset(&id).ok())
         else {
             continue;
         };
@@ -301,22 +305,10 @@ fn cache(config: Config, action: CacheAction) -> Result<(), String> {
             let cache = DiskCache::open(dir, config.cache_limits())
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
             let purged = match identifier {
-                None => cache.purge_all(),
-                Some(id) => match TemplateId::parse(&id) {
-                    // Every render of a personalized-image template.
-                    Some(parsed) => {
-                        let parsed = parsed.map_err(|e| format!("{id}: {e}"))?;
-                        cache.purge_content(&cache_content(&parsed.name))
-                    }
-                    None => {
-                        let asset = sources(&config)?
-                            .asset(&id)
-                            .map_err(|e| format!("{id}: {e}"))?;
-                        cache.purge_content(&asset.content_hash)
-                    }
-                },
-            }
-            .map_err(|e| e.to_string())?;
+                None => cache.purge_all().map_err(|e| e.to_string())?,
+                Some(id) => purge(cache.as_ref(), &sources(&config)?.1, &id)
+                    .map_err(|e| format!("{id}: {e}"))?,
+            };
             println!("purged {purged} entries");
         }
     }
@@ -345,7 +337,7 @@ fn seal(
         "" => format!("http://{}{}", config.server.bind, config.server.prefix),
         b => b.to_string(),
     });
-    let exp = valid_for.map(|s| unix_now() + s);
+    let exp = valid_for.map(|s| SystemClock.unix_now() + s);
     let job = SealJob {
         keys: &keys,
         name,

@@ -6,7 +6,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::cache::{CacheCounters, DiskCache};
+use crate::cache::{CacheCounters, DerivativeCache};
 use crate::pyramid::PyramidCounters;
 
 /// Latency buckets from 0.5 ms to 30 s.
@@ -148,7 +148,7 @@ impl Metrics {
     }
 
     /// The text exposition format, with the cache size and render queue gauges read now.
-    pub fn render(&self, cache: Option<&DiskCache>, renders_waiting: usize) -> String {
+    pub fn render(&self, cache: Option<&dyn DerivativeCache>, renders_waiting: usize) -> String {
         self.renders_waiting.set(renders_waiting as i64);
         if let Some(c) = cache {
             let s = c.stats();

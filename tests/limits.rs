@@ -1,54 +1,70 @@
-//! Bounded resources: past the render queue or its deadline, requests get 503 with
-//! Retry-After, and the server keeps serving.
+//! Bounded resources over HTTP: past the render queue or its deadline, requests get 503 with
+//! Retry-After, and the server keeps serving. Renders are held by hooks, so the overlap is
+//! certain.
 
 mod common;
 
-use common::Server;
+use std::sync::Arc;
 
-fn slow_burst(s: &Server, n: usize) -> Vec<(u16, String)> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                // Distinct, slow renders: upscaled and turned by an arbitrary angle.
-                scope.spawn(move || {
-                    let r = s.get(&format!("quad.png/full/^pct:300/{}/default.png", 11 + i));
-                    (r.status, r.header("retry-after").to_string())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
+use common::Server;
+use common::held::{Held, held};
+use tessera::http::AppState;
+
+fn serve(h: &Held) -> Server {
+    let state = AppState {
+        config: h.config.clone(),
+        render: h.service.clone(),
+    };
+    Server::in_process(state, h.dir.path())
+}
+
+/// Starts a GET on its own thread.
+fn spawn_get(s: &Arc<Server>, path: &str) -> std::thread::JoinHandle<u16> {
+    let (s, path) = (s.clone(), path.to_string());
+    std::thread::spawn(move || s.get(&path).status)
 }
 
 #[test]
 fn a_full_render_queue_answers_503_with_retry_after() {
-    let s = Server::start_with(
-        |root| common::quadrants().save(root.join("quad.png")).unwrap(),
-        &["--set", "render.threads=1", "--set", "render.queue_depth=1"],
+    let h = held(
+        &["coffee.jpg"],
+        &["render.threads=1", "render.queue_depth=1"],
     );
-    let results = slow_burst(&s, 8);
-    let refused: Vec<_> = results.iter().filter(|(st, _)| *st == 503).collect();
-    assert!(!refused.is_empty(), "{results:?}");
-    assert!(refused.iter().all(|(_, retry)| retry == "2"));
-    assert!(results.iter().any(|(st, _)| *st == 200));
-    assert_eq!(s.metric("tessera_overloaded_total"), refused.len() as f64);
-    // Nothing stuck: the same requests succeed once the burst is over.
-    assert_eq!(s.get("quad.png/full/^pct:300/11/default.png").status, 200);
+    let s = Arc::new(serve(&h));
+    let first = spawn_get(&s, "coffee.jpg/full/100,/0/default.jpg");
+    h.gate.wait_for_entered(1);
+    let second = spawn_get(&s, "coffee.jpg/full/120,/0/default.jpg");
+    while h.service.admission.waiting() < 1 {
+        std::thread::yield_now();
+    }
+    let refused = s.get("coffee.jpg/full/140,/0/default.jpg");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), "2");
+    assert_eq!(refused.header("x-tessera-error"), "overloaded");
+    assert_eq!(s.metric("tessera_overloaded_total"), 1.0);
+    h.gate.open();
+    assert_eq!(first.join().unwrap(), 200);
+    assert_eq!(second.join().unwrap(), 200);
+    // Nothing stuck: the refused request succeeds now.
+    assert_eq!(s.get("coffee.jpg/full/140,/0/default.jpg").status, 200);
 }
 
 #[test]
 fn waiting_past_the_deadline_answers_503() {
-    let s = Server::start_with(
-        |root| common::quadrants().save(root.join("quad.png")).unwrap(),
-        &[
-            "--set",
-            "render.threads=1",
-            "--set",
-            "render.queue_timeout_ms=1",
-        ],
+    let h = held(
+        &["coffee.jpg"],
+        &["render.threads=1", "render.queue_timeout_ms=20"],
     );
-    let results = slow_burst(&s, 6);
-    assert!(results.iter().any(|(st, _)| *st == 503), "{results:?}");
+    let s = Arc::new(serve(&h));
+    let first = spawn_get(&s, "coffee.jpg/full/100,/0/default.jpg");
+    h.gate.wait_for_entered(1);
+    // The only render slot is held until the gate opens: this one cannot get it in time.
+    let late = s.get("coffee.jpg/full/120,/0/default.jpg");
+    assert_eq!(late.status, 503, "{}", late.text());
+    assert_eq!(late.header("retry-after"), "2");
+    assert!(late.text().contains("no render slot within 20 ms"));
+    h.gate.open();
+    assert_eq!(first.join().unwrap(), 200);
     let text = s.get(&format!("{}/metrics", s.origin())).text();
     assert!(text.contains("status=\"503\""));
 }

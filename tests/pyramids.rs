@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::{Server, mean_diff};
 use image::{DynamicImage, GenericImageView, Rgb, RgbImage};
@@ -34,14 +33,7 @@ fn write_jpeg(path: &Path, image: &RgbImage) {
 }
 
 fn wait_for(s: &Server, metric: &str, value: f64) {
-    let start = Instant::now();
-    while s.metric(metric) < value {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{metric} never reached {value}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::eventually(metric, || s.metric(metric) >= value);
 }
 
 /// The pyramid files under `data`.
@@ -88,7 +80,7 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
     assert_eq!(s.metric("tessera_pyramid_failures_total"), 0.0);
     let files = pyramid_files(&dir.path().join("data"));
     assert_eq!(files.len(), 1);
-    let levels = tiled::probe(&files[0]).unwrap().unwrap().levels;
+    let levels = tiled::probe(file(&files[0])).unwrap().unwrap().levels;
     let sizes: Vec<_> = levels.iter().map(|l| (l.width, l.height)).collect();
     assert_eq!(
         sizes,
@@ -104,7 +96,7 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
 
     // A JPEG request that is exactly a stored tile gets the stored bytes.
     let reply = s.get("big.jpg/512,512,512,512/512,/0/default.jpg");
-    let stored = tiled::stored_jpeg(&files[0], &levels[0], 1, 1)
+    let stored = tiled::stored_jpeg(file(&files[0]), &levels[0], 1, 1)
         .unwrap()
         .unwrap();
     assert_eq!(reply.body, stored);
@@ -113,14 +105,14 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
     let reply = s.get("big.jpg/0,1024,1024,776/512,/0/default.jpg");
     assert_ne!(
         reply.body,
-        tiled::stored_jpeg(&files[0], &levels[1], 0, 1)
+        tiled::stored_jpeg(file(&files[0]), &levels[1], 0, 1)
             .unwrap()
             .unwrap()
     ); // an edge tile: rendered
     let reply = s.get("big.jpg/0,0,1024,1024/512,/0/default.jpg");
     assert_eq!(
         reply.body,
-        tiled::stored_jpeg(&files[0], &levels[1], 0, 0)
+        tiled::stored_jpeg(file(&files[0]), &levels[1], 0, 0)
             .unwrap()
             .unwrap()
     );
@@ -177,4 +169,8 @@ fn ingest_builds_pyramids_ahead_and_small_sources_get_none() {
     assert_eq!(s.get("small.png/full/max/0/default.png").status, 200);
     assert_eq!(s.get(&format!("big.jpg/{}", REQUESTS[0].0)).status, 200);
     assert_eq!(s.metric("tessera_pyramids_queued"), 0.0);
+}
+
+fn file(path: &Path) -> Box<dyn tessera::source::ReadSeek> {
+    Box::new(std::fs::File::open(path).unwrap())
 }

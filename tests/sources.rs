@@ -144,32 +144,41 @@ fn scaled_decode_agrees_with_full_decode() {
         max_decode_bytes: 1 << 30,
     };
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images");
+    use tessera::source::SourceStore;
+    let store = tessera::source::FileStore::new(&dir).unwrap();
+    let probe = |file: &str| {
+        let at = store.locate(file).unwrap();
+        tessera::source::probe(&store, &at, u64::MAX).unwrap()
+    };
     for (file, request, want_scale) in [
         ("coffee.jpg", "full/!100,100/0/default.png", 4),
         ("coffee-progressive.jpg", "full/150,/0/default.png", 4),
         ("chelsea-exif-rotated.jpg", "full/!110,110/0/default.png", 4),
         ("coffee.jpg", "101,33,300,200/,97/90/default.png", 2),
     ] {
-        let source = tessera::source::probe(&dir.join(file), u64::MAX).unwrap();
+        let info = probe(file);
+        let source = tessera::source::StoredSource {
+            store: &store,
+            info: &info,
+        };
         let IiifPath::Image { request: req, .. } = parse_path(&format!("x/{request}")).unwrap()
         else {
             unreachable!()
         };
         let plan =
-            tessera::iiif::plan::plan(&req, source.width, source.height, &Default::default())
-                .unwrap();
-        let reduced = plan.with_resolution(&source.resolutions(), source.is_tiled());
+            tessera::iiif::plan::plan(&req, info.width, info.height, &Default::default()).unwrap();
+        let reduced = plan.with_resolution(&info.resolutions(), info.is_tiled());
         assert_eq!(1 << reduced.read.resolution, want_scale, "{file} {request}");
         let full =
-            image::load_from_memory(&render(&source, &plan, &options).unwrap().bytes).unwrap();
+            image::load_from_memory(&render(source, &plan, &options).unwrap().bytes).unwrap();
         let fast =
-            image::load_from_memory(&render(&source, &reduced, &options).unwrap().bytes).unwrap();
+            image::load_from_memory(&render(source, &reduced, &options).unwrap().bytes).unwrap();
         let d = mean_diff(&full, &fast);
         eprintln!("{file} {request}: scale {want_scale}, mean difference {d:.2}");
         assert!(d < 3.0, "{file} {request}: mean difference {d:.2}");
     }
     // CMYK JPEGs keep the full decoder.
-    let cmyk = tessera::source::probe(&dir.join("chelsea-cmyk.jpg"), u64::MAX).unwrap();
+    let cmyk = probe("chelsea-cmyk.jpg");
     assert_eq!(cmyk.resolutions().len(), 1);
 }
 

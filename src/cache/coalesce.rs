@@ -56,6 +56,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
     fn in_flight(&self) -> usize {
         self.inflight.lock().expect("coalescer lock").len()
     }
+
+    /// How many callers are in [`Self::run`] now, working or waiting, over all keys.
+    pub fn callers(&self) -> usize {
+        let map = self.inflight.lock().expect("coalescer lock");
+        // Each caller holds one handle to its key's cell; the map holds one more.
+        map.values().map(|c| Arc::strong_count(c) - 1).sum()
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! entry where a reader could find it; leftovers in `tmp/` are removed at start-up. Size is
 //! bounded: past the high watermark a background thread evicts least recently used entries
 //! down to the low watermark, never blocking requests.
+//!
+//! Renders see the cache through [`DerivativeCache`]; [`DiskCache`] is the local-disk tier.
 
 pub mod coalesce;
 
@@ -13,17 +15,52 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use prometheus::IntCounter;
 
-/// Where a derivative lives: `<dir>/<hash[..2]>/<hash>/<variant>.<ext>`. Grouping by content
-/// hash makes "purge this identifier" one folder removal.
+use crate::error::{Code, Coded};
+
+/// Why the cache could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("derivative cache: {0}")]
+pub struct CacheError(#[from] std::io::Error);
+
+impl Coded for CacheError {
+    fn code(&self) -> Code {
+        Code::CacheFailed
+    }
+}
+
+/// Where rendered derivatives are kept. Blocking: callers run it off the async executor.
+pub trait DerivativeCache: Send + Sync {
+    /// The bytes stored under `key`, counting a hit or a miss.
+    fn get(&self, key: &CacheKey) -> Option<Bytes>;
+    /// Like [`DerivativeCache::get`], for a second look at a key whose miss was counted.
+    fn get_again(&self, key: &CacheKey) -> Option<Bytes>;
+    /// Stores `bytes` under `key`; readers see all of them or none.
+    fn put(&self, key: &CacheKey, bytes: &[u8]) -> Result<(), CacheError>;
+    /// Removes every derivative of one group (a source's content hash, or a template);
+    /// returns how many.
+    fn purge_group(&self, group: &str) -> Result<u64, CacheError>;
+    /// Removes every derivative; returns how many.
+    fn purge_all(&self) -> Result<u64, CacheError>;
+    /// Entries and bytes held now.
+    fn stats(&self) -> CacheStats;
+    /// Hits, misses, writes and evictions.
+    fn counters(&self) -> &CacheCounters;
+    /// Whether entries can be written now (for `/readyz`).
+    fn writable(&self) -> bool;
+}
+
+/// A derivative's name: its group and variant. On disk it lives at
+/// `<dir>/<group[..2]>/<group>/<variant>.<ext>`; grouping by source content makes "purge this
+/// identifier" one folder removal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
-    /// The source's content hash (hex).
+    /// The group: the source's content hash (hex), or a template's group.
     pub content: String,
     /// BLAKE3 (hex) of what decides the bytes besides the source: canonical request, encoder
     /// settings, template version…
@@ -144,6 +181,8 @@ impl Index {
 
 /// The disk tier.
 pub struct DiskCache {
+    /// Itself, for the eviction thread it starts.
+    me: Weak<DiskCache>,
     dir: PathBuf,
     limits: CacheLimits,
     index: Mutex<Index>,
@@ -154,37 +193,32 @@ pub struct DiskCache {
 }
 
 /// Every regular file below `dir` with its size and modification time, relative paths.
-fn walk(dir: &Path, base: &Path, out: &mut Vec<(PathBuf, u64, SystemTime)>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+fn walk(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64, SystemTime)>> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir) {
         let entry = entry?;
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            walk(&entry.path(), base, out)?;
-        } else if ty.is_file() {
+        if entry.file_type().is_file() {
             let meta = entry.metadata()?;
-            let rel = entry
-                .path()
-                .strip_prefix(base)
-                .expect("below base")
-                .to_path_buf();
+            let rel = entry.path().strip_prefix(dir).expect("below dir");
             out.push((
-                rel,
+                rel.to_path_buf(),
                 meta.len(),
                 meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             ));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Entries and bytes in a cache folder, read from disk (for the command line, which may run
 /// beside a server).
 pub fn scan_stats(dir: &Path) -> std::io::Result<CacheStats> {
-    let mut files = Vec::new();
     let entries = dir.join("entries");
-    if entries.exists() {
-        walk(&entries, &entries, &mut files)?;
-    }
+    let files = if entries.exists() {
+        walk(&entries)?
+    } else {
+        Vec::new()
+    };
     Ok(CacheStats {
         entries: files.len() as u64,
         bytes: files.iter().map(|(_, b, _)| b).sum(),
@@ -202,8 +236,7 @@ impl DiskCache {
         }
         std::fs::create_dir_all(&tmp)?;
         std::fs::create_dir_all(&entries_dir)?;
-        let mut files = Vec::new();
-        walk(&entries_dir, &entries_dir, &mut files)?;
+        let mut files = walk(&entries_dir)?;
         files.sort_by_key(|(_, _, t)| *t);
         let mut index = Index::default();
         for (i, (rel, bytes, _)) in files.into_iter().enumerate() {
@@ -216,7 +249,8 @@ impl DiskCache {
             );
         }
         let clock = index.entries.len() as u64;
-        let cache = Arc::new(DiskCache {
+        let cache = Arc::new_cyclic(|me| DiskCache {
+            me: me.clone(),
             dir: dir.to_path_buf(),
             limits,
             index: Mutex::new(index),
@@ -235,16 +269,6 @@ impl DiskCache {
 
     fn tick(&self) -> u64 {
         self.clock.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The cached bytes for `key`, read from disk without decoding. Blocking.
-    pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
-        self.read(key, true)
-    }
-
-    /// Like [`DiskCache::get`], for a second look at a key whose miss was already counted.
-    pub fn get_again(&self, key: &CacheKey) -> Option<Bytes> {
-        self.read(key, false)
     }
 
     fn read(&self, key: &CacheKey, count_miss: bool) -> Option<Bytes> {
@@ -281,8 +305,7 @@ impl DiskCache {
     }
 
     /// Stores `bytes` under `key`: written to a temporary file, then renamed into place.
-    /// Blocking.
-    pub fn put(self: &Arc<Self>, key: &CacheKey, bytes: &[u8]) -> std::io::Result<()> {
+    fn write(&self, key: &CacheKey, bytes: &[u8]) -> std::io::Result<()> {
         let rel = key.relative();
         let target = self.entries_dir().join(&rel);
         std::fs::create_dir_all(target.parent().expect("entry has a folder"))?;
@@ -313,8 +336,7 @@ impl DiskCache {
         Ok(())
     }
 
-    /// Entries and bytes held now.
-    pub fn stats(&self) -> CacheStats {
+    fn held(&self) -> CacheStats {
         let index = self.index.lock().expect("cache index");
         CacheStats {
             entries: index.entries.len() as u64,
@@ -323,17 +345,19 @@ impl DiskCache {
     }
 
     fn over(&self, fraction: f64) -> bool {
-        let s = self.stats();
+        let s = self.held();
         s.bytes as f64 > self.limits.max_bytes as f64 * fraction
             || s.entries as f64 > self.limits.max_files as f64 * fraction
     }
 
     /// Starts a background eviction when over the high watermark (at most one at a time).
-    fn evict_if_needed(self: &Arc<Self>) {
+    fn evict_if_needed(&self) {
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
         if !self.over(self.limits.high_watermark) || self.evicting.swap(true, Ordering::AcqRel) {
             return;
         }
-        let me = self.clone();
         std::thread::spawn(move || {
             me.evict_to_low_watermark();
             me.evicting.store(false, Ordering::Release);
@@ -367,17 +391,27 @@ impl DiskCache {
                 self.counters.evictions.inc();
             }
         }
-        tracing::info!(
-            entries = self.stats().entries,
-            bytes = self.stats().bytes,
-            "cache evicted"
-        );
+        let held = self.held();
+        tracing::info!(entries = held.entries, bytes = held.bytes, "cache evicted");
+    }
+}
+
+impl DerivativeCache for DiskCache {
+    fn get(&self, key: &CacheKey) -> Option<Bytes> {
+        self.read(key, true)
     }
 
-    /// Removes every derivative of the source with this content hash; returns how many.
-    pub fn purge_content(&self, content: &str) -> std::io::Result<u64> {
-        let shard = &content[..2.min(content.len())];
-        let folder = PathBuf::from(shard).join(content);
+    fn get_again(&self, key: &CacheKey) -> Option<Bytes> {
+        self.read(key, false)
+    }
+
+    fn put(&self, key: &CacheKey, bytes: &[u8]) -> Result<(), CacheError> {
+        Ok(self.write(key, bytes)?)
+    }
+
+    fn purge_group(&self, group: &str) -> Result<u64, CacheError> {
+        let shard = &group[..2.min(group.len())];
+        let folder = PathBuf::from(shard).join(group);
         let mut index = self.index.lock().expect("cache index");
         let victims: Vec<PathBuf> = index
             .entries
@@ -390,14 +424,13 @@ impl DiskCache {
         }
         drop(index);
         match std::fs::remove_dir_all(self.entries_dir().join(&folder)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
         Ok(victims.len() as u64)
     }
 
-    /// Removes every derivative; returns how many.
-    pub fn purge_all(&self) -> std::io::Result<u64> {
+    fn purge_all(&self) -> Result<u64, CacheError> {
         let mut index = self.index.lock().expect("cache index");
         let n = index.entries.len() as u64;
         *index = Index::default();
@@ -407,8 +440,15 @@ impl DiskCache {
         Ok(n)
     }
 
-    /// Whether the cache folder is usable (for `/readyz`).
-    pub fn writable(&self) -> bool {
+    fn stats(&self) -> CacheStats {
+        self.held()
+    }
+
+    fn counters(&self) -> &CacheCounters {
+        &self.counters
+    }
+
+    fn writable(&self) -> bool {
         let probe = self
             .dir
             .join("tmp")
@@ -458,7 +498,7 @@ mod tests {
         let c = DiskCache::open(dir.path(), limits(1 << 20)).unwrap();
         assert!(!dir.path().join("tmp/123-0.tmp").exists());
         assert_eq!(c.get(&b).as_deref(), Some(&b"two"[..]));
-        assert_eq!(c.purge_content("aaaa").unwrap(), 1);
+        assert_eq!(c.purge_group("aaaa").unwrap(), 1);
         assert!(c.get(&a).is_none());
         assert_eq!(c.purge_all().unwrap(), 1);
         assert_eq!(

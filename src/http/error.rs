@@ -1,172 +1,291 @@
-//! The one place where errors of every layer become HTTP statuses: a stable machine-readable
-//! code and a one-line plain-text reason.
+//! The one place where error codes become HTTP statuses ([`status`]), and where an error
+//! becomes a response: the status, the code in `X-Tessera-Error`, a one-line plain-text
+//! reason.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::iiif::{ParseError, PlanError};
-use crate::pipeline::PipelineError;
+use crate::error::{Code, Coded};
+use crate::iiif::ParseError;
+use crate::render::RenderError;
 use crate::source::SourceError;
+use crate::store::AssetError;
 use crate::store::templates::TemplateStoreError;
-use crate::template::signing::Refused;
+use crate::template::batch::BatchError;
+use crate::template::model::Invalid;
 
-/// Any error a request can end in.
+/// Any error a request can end in: the layers' errors, and the HTTP edge's own.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error(transparent)]
     Parse(#[from] ParseError),
     #[error(transparent)]
-    Plan(#[from] PlanError),
+    Render(#[from] RenderError),
     #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Batch(#[from] BatchError),
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed: use GET, HEAD or OPTIONS")]
     Method,
-    #[error("render task failed: {0}")]
-    Task(String),
-    /// The same error, handed to every request that waited for one coalesced render.
-    #[error(transparent)]
-    Shared(std::sync::Arc<HttpError>),
+    #[error("background task failed: {0}")]
+    Task(#[source] actix_web::error::BlockingError),
     #[error("admin API: send Authorization: Bearer <admin.token>")]
     Unauthorized,
     #[error("admin API: {0}")]
     Forbidden(&'static str),
-    #[error("cache: {0}")]
-    Cache(std::io::Error),
-    #[error(transparent)]
-    Overloaded(#[from] crate::pipeline::admission::Overloaded),
-    #[error("no such template or version")]
-    TemplateNotFound,
-    #[error("invalid template: {0}")]
-    InvalidTemplate(crate::template::model::Invalid),
-    #[error("{0}")]
-    Templates(#[from] TemplateStoreError),
-    #[error("fields refused: signature or token {0}")]
-    Refused(Refused),
-    #[error("too many new renders of this template; retry in {0} s")]
-    RateLimited(u64),
     #[error("URL longer than {0} bytes")]
     UriTooLong(usize),
-    #[error("{0}")]
-    Batch(#[from] crate::template::batch::BatchError),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error(transparent)]
-    Overlay(#[from] crate::overlay::OverlayError),
+    /// A request body, path part or parameter that is not what the endpoint takes.
+    #[error("{reason}")]
+    Input { code: Code, reason: String },
+}
+
+impl HttpError {
+    /// Bad input with its code and a reason for the client.
+    pub fn input(code: Code, reason: impl Into<String>) -> HttpError {
+        HttpError::Input {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<SourceError> for HttpError {
+    fn from(e: SourceError) -> Self {
+        HttpError::Render(e.into())
+    }
+}
+
+impl From<AssetError> for HttpError {
+    fn from(e: AssetError) -> Self {
+        HttpError::Render(e.into())
+    }
 }
 
 impl From<crate::store::StoreError> for HttpError {
     fn from(e: crate::store::StoreError) -> Self {
-        HttpError::Templates(TemplateStoreError::Store(e))
+        HttpError::Render(e.into())
     }
 }
 
-impl HttpError {
-    /// The status and a stable code naming the error, for clients, logs and metrics.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+impl From<TemplateStoreError> for HttpError {
+    fn from(e: TemplateStoreError) -> Self {
+        HttpError::Render(e.into())
+    }
+}
+
+impl From<Invalid> for HttpError {
+    fn from(e: Invalid) -> Self {
+        HttpError::Render(RenderError::InvalidTemplate(e))
+    }
+}
+
+impl Coded for HttpError {
+    fn code(&self) -> Code {
         match self {
-            HttpError::Parse(ParseError::UnsupportedFormat(_)) => {
-                (StatusCode::NOT_IMPLEMENTED, "unsupported_format")
-            }
-            HttpError::Parse(ParseError::Identifier(_)) => {
-                (StatusCode::BAD_REQUEST, "bad_identifier")
-            }
-            // A path of the wrong shape (an unescaped `/` in an identifier, say) names no
-            // resource: both official validators expect 404 here.
-            HttpError::Parse(ParseError::Path) => (StatusCode::NOT_FOUND, "no_route"),
-            HttpError::Parse(_) => (StatusCode::BAD_REQUEST, "bad_syntax"),
-            HttpError::Plan(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            HttpError::Source(e) | HttpError::Pipeline(PipelineError::Source(e)) => match e {
-                SourceError::BadIdentifier(_) => (StatusCode::BAD_REQUEST, "bad_identifier"),
-                SourceError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-                SourceError::TooLarge { .. } => (StatusCode::NOT_IMPLEMENTED, "source_too_large"),
-                SourceError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported_source"),
-                SourceError::Unreadable(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "unreadable_source")
-                }
-                SourceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "catalogue_unavailable"),
-            },
-            HttpError::Pipeline(PipelineError::Plan(_)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "plan_failed")
-            }
-            HttpError::Pipeline(PipelineError::Decode(_)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "decode_failed")
-            }
-            HttpError::Pipeline(PipelineError::Resize(_)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "resize_failed")
-            }
-            HttpError::Pipeline(PipelineError::Encode { .. }) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "encode_failed")
-            }
-            HttpError::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
-            HttpError::Method => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            HttpError::Task(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            HttpError::Shared(inner) => inner.status_and_code(),
-            HttpError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            HttpError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            HttpError::Cache(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cache_failed"),
-            HttpError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            HttpError::TemplateNotFound => (StatusCode::NOT_FOUND, "template_not_found"),
-            HttpError::InvalidTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_template"),
-            HttpError::Templates(TemplateStoreError::NoDraft(_)) => {
-                (StatusCode::CONFLICT, "no_draft")
-            }
-            HttpError::Templates(TemplateStoreError::Store(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "catalogue_unavailable")
-            }
-            HttpError::Refused(_) => (StatusCode::FORBIDDEN, "refused"),
-            HttpError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            HttpError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
-            HttpError::Batch(_) => (StatusCode::BAD_REQUEST, "bad_csv"),
-            HttpError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            HttpError::Overlay(_) => (StatusCode::INTERNAL_SERVER_ERROR, "overlay_failed"),
+            HttpError::Parse(e) => e.code(),
+            HttpError::Render(e) => e.code(),
+            HttpError::Batch(e) => e.code(),
+            HttpError::NoRoute => Code::NoRoute,
+            HttpError::Method => Code::MethodNotAllowed,
+            HttpError::Task(_) => Code::Internal,
+            HttpError::Unauthorized => Code::Unauthorized,
+            HttpError::Forbidden(_) => Code::Forbidden,
+            HttpError::UriTooLong(_) => Code::UriTooLong,
+            HttpError::Input { code, .. } => *code,
         }
     }
 }
 
-impl HttpError {
-    /// The error itself, out of any coalesced-render wrapper.
-    fn root(&self) -> &HttpError {
-        match self {
-            HttpError::Shared(inner) => inner.root(),
-            e => e,
+/// The status every code is answered with: the one table.
+pub fn status(code: Code) -> StatusCode {
+    match code {
+        Code::NoRoute | Code::NotFound | Code::TemplateNotFound => StatusCode::NOT_FOUND,
+        Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Code::BadIdentifier
+        | Code::BadSyntax
+        | Code::BadRegion
+        | Code::BadSize
+        | Code::TooLarge
+        | Code::BadCsv
+        | Code::BadBody
+        | Code::BadVersion
+        | Code::BadName
+        | Code::UnknownField
+        | Code::Expired => StatusCode::BAD_REQUEST,
+        Code::UnsupportedFormat | Code::SourceTooLarge | Code::UnsupportedSource => {
+            StatusCode::NOT_IMPLEMENTED
         }
+        Code::UnreadableSource
+        | Code::PlanFailed
+        | Code::ResizeFailed
+        | Code::EncodeFailed
+        | Code::OverlayFailed
+        | Code::CacheFailed
+        | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::CatalogueUnavailable | Code::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unauthorized => StatusCode::UNAUTHORIZED,
+        Code::Forbidden | Code::Refused => StatusCode::FORBIDDEN,
+        Code::InvalidTemplate => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::NoDraft => StatusCode::CONFLICT,
+        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Code::UriTooLong => StatusCode::URI_TOO_LONG,
     }
+}
+
+/// The response for an error with `code` and `reason`; `retry_after` seconds for 429.
+fn response(code: Code, reason: &str, retry_after: Option<u64>) -> HttpResponse {
+    let status = status(code);
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        // A failure must not stick in a browser or CDN cache.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Tessera-Error", HeaderValue::from_static(code.as_str())));
+    if status == StatusCode::UNAUTHORIZED {
+        res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    if let Some(seconds) = retry_after {
+        res.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.insert_header((header::RETRY_AFTER, "2"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
+    }
+    // One line: newlines in a reason (from a decoder, say) would break the contract.
+    res.body(format!("{}\n", reason.replace(['\r', '\n'], " ")))
 }
 
 impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
-        self.status_and_code().0
+        status(self.code())
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::error!(code, error = %self, "request failed");
+        let code = self.code();
+        if status(code).is_server_error() {
+            tracing::error!(code = code.as_str(), error = %self, "request failed");
         }
-        let mut res = HttpResponse::build(status);
-        res.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
-            // A failure must not stick in a browser or CDN cache.
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header(("X-Tessera-Error", HeaderValue::from_static(code)));
-        if status == StatusCode::UNAUTHORIZED {
-            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        let retry_after = match self {
+            HttpError::Render(e) => match e.root() {
+                RenderError::RateLimited(seconds) => Some(*seconds),
+                _ => None,
+            },
+            _ => None,
+        };
+        response(code, &self.to_string(), retry_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code, its status and its header text: a change here is a change to the API.
+    const TABLE: &[(Code, u16, &str)] = &[
+        (Code::NoRoute, 404, "no_route"),
+        (Code::MethodNotAllowed, 405, "method_not_allowed"),
+        (Code::BadIdentifier, 400, "bad_identifier"),
+        (Code::BadSyntax, 400, "bad_syntax"),
+        (Code::UnsupportedFormat, 501, "unsupported_format"),
+        (Code::BadRegion, 400, "bad_region"),
+        (Code::BadSize, 400, "bad_size"),
+        (Code::TooLarge, 400, "too_large"),
+        (Code::NotFound, 404, "not_found"),
+        (Code::SourceTooLarge, 501, "source_too_large"),
+        (Code::UnsupportedSource, 501, "unsupported_source"),
+        (Code::UnreadableSource, 500, "unreadable_source"),
+        (Code::CatalogueUnavailable, 503, "catalogue_unavailable"),
+        (Code::PlanFailed, 500, "plan_failed"),
+        (Code::ResizeFailed, 500, "resize_failed"),
+        (Code::EncodeFailed, 500, "encode_failed"),
+        (Code::OverlayFailed, 500, "overlay_failed"),
+        (Code::CacheFailed, 500, "cache_failed"),
+        (Code::Internal, 500, "internal"),
+        (Code::Overloaded, 503, "overloaded"),
+        (Code::Unauthorized, 401, "unauthorized"),
+        (Code::Forbidden, 403, "forbidden"),
+        (Code::TemplateNotFound, 404, "template_not_found"),
+        (Code::InvalidTemplate, 422, "invalid_template"),
+        (Code::NoDraft, 409, "no_draft"),
+        (Code::Refused, 403, "refused"),
+        (Code::RateLimited, 429, "rate_limited"),
+        (Code::UriTooLong, 414, "uri_too_long"),
+        (Code::BadCsv, 400, "bad_csv"),
+        (Code::BadBody, 400, "bad_body"),
+        (Code::BadVersion, 400, "bad_version"),
+        (Code::BadName, 400, "bad_name"),
+        (Code::UnknownField, 400, "unknown_field"),
+        (Code::Expired, 400, "expired"),
+    ];
+
+    #[test]
+    fn every_code_has_its_status_and_header() {
+        assert_eq!(TABLE.len(), Code::ALL.len(), "a code is missing from TABLE");
+        for &(code, want, text) in TABLE {
+            let res = response(code, "why\nnot", None);
+            assert_eq!(res.status().as_u16(), want, "{code}");
+            assert_eq!(
+                res.headers().get("x-tessera-error").unwrap(),
+                text,
+                "{code}"
+            );
+            assert_eq!(
+                res.headers().get("cache-control").unwrap(),
+                "no-store",
+                "{code}"
+            );
+            let retry = res.headers().get("retry-after");
+            assert_eq!(retry.is_some(), want == 503, "{code}: Retry-After");
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, "2"));
+    }
+
+    #[test]
+    fn errors_of_every_layer_name_their_code() {
+        use crate::iiif::PlanError;
+        use crate::pipeline::PipelineError;
+        use crate::pipeline::admission::Overloaded;
+        let cases: Vec<(HttpError, Code)> = vec![
+            (ParseError::Path.into(), Code::NoRoute),
+            (ParseError::Size("x".into()).into(), Code::BadSyntax),
+            (
+                ParseError::UnsupportedFormat("jp2".into()).into(),
+                Code::UnsupportedFormat,
+            ),
+            (
+                RenderError::from(PlanError::RegionEmpty("0,0,0,0".into())).into(),
+                Code::BadRegion,
+            ),
+            (SourceError::NotFound.into(), Code::NotFound),
+            (
+                RenderError::from(PipelineError::decode("truncated")).into(),
+                Code::UnreadableSource,
+            ),
+            (
+                RenderError::from(Overloaded::QueueFull(3)).into(),
+                Code::Overloaded,
+            ),
+            (
+                RenderError::Shared(std::sync::Arc::new(RenderError::RateLimited(7))).into(),
+                Code::RateLimited,
+            ),
+            (HttpError::input(Code::BadName, "no"), Code::BadName),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e}");
+            assert_eq!(e.error_response().status(), status(code), "{e}");
         }
-        if let HttpError::RateLimited(seconds) = self.root() {
-            res.insert_header((header::RETRY_AFTER, seconds.to_string()));
-        }
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
-        }
-        // One line: newlines in a reason (from a decoder, say) would break the contract.
-        let reason = self.to_string().replace(['\r', '\n'], " ");
-        res.body(format!("{reason}\n"))
+        let limited = HttpError::from(RenderError::Shared(std::sync::Arc::new(
+            RenderError::RateLimited(7),
+        )));
+        assert_eq!(
+            limited
+                .error_response()
+                .headers()
+                .get("retry-after")
+                .unwrap(),
+            "7"
+        );
     }
 }

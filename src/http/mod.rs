@@ -1,13 +1,19 @@
-//! The HTTP edge: actix-web server, routes, CORS, request logs. Handlers parse with
-//! [`crate::iiif`], resolve with [`crate::source`] and render with [`crate::pipeline`] off the
-//! async executor; errors become statuses in [`error`].
+//! The HTTP edge: actix-web server, routes, CORS, request logs. Handlers only translate:
+//! paths are parsed by [`crate::iiif`], everything after by [`crate::render`] off the async
+//! executor; responses are built in `respond`, errors become statuses in [`error`].
+//!
+//! Inside: `mod.rs` (server, middleware) → handlers (`iiif`, `personalized`, `admin`,
+//! `template_admin`, `ops`) → `auth`, `respond` → `state`, `error`; nothing points back up.
 
 mod admin;
+mod auth;
 pub mod error;
 mod iiif;
 pub mod negotiate;
 mod ops;
-pub mod personalized;
+mod personalized;
+mod respond;
+mod state;
 mod template_admin;
 
 use std::net::TcpListener;
@@ -17,128 +23,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, web};
 
-use std::sync::Arc;
-
-use actix_web::HttpMessage;
-use bytes::Bytes;
-
-use crate::cache::coalesce::Coalescer;
-use crate::cache::{CacheCounters, CacheKey, DiskCache};
-use crate::config::Config;
-use crate::iiif::{Format, Limits};
-use crate::metrics::Metrics;
-use crate::pipeline::RenderOptions;
-use crate::pipeline::admission::Admission;
-use crate::pipeline::pool::RenderPool;
-use crate::pyramid::{PyramidCounters, Pyramids};
-use crate::source::Sources;
-use crate::store::Catalogue;
 pub use error::HttpError;
-use personalized::Templates;
-
-/// Everything a request handler needs, built once at start-up.
-pub struct AppState {
-    pub config: Config,
-    pub limits: Limits,
-    pub render: RenderOptions,
-    /// Encoder and filter settings as text: part of every derivative's cache key, so a
-    /// configuration change never serves bytes made under the old one.
-    pub render_fingerprint: String,
-    pub preferred_formats: Vec<Format>,
-    pub sources: Sources,
-    pub cache: Option<Arc<DiskCache>>,
-    pub coalescer: Coalescer<CacheKey, Result<Bytes, Arc<HttpError>>>,
-    pub admission: Admission,
-    /// The threads renders run on, as many as admission has slots.
-    pub pool: RenderPool,
-    pub metrics: Metrics,
-    /// Pyramid derivatives of large flat sources; `None` when `pyramid.min_pixels` is 0.
-    pub pyramids: Option<Arc<Pyramids>>,
-    /// Personalized-image templates, keys and fonts.
-    pub templates: Templates,
-}
-
-impl AppState {
-    /// Opens the catalogue and the cache and checks the configuration against the machine.
-    pub fn new(config: Config) -> std::io::Result<AppState> {
-        let context = |what: String| {
-            move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
-        };
-        let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
-            .map_err(std::io::Error::other)?;
-        let sources = Sources::new(
-            &config.source.root,
-            config.source.max_pixels,
-            Arc::new(catalogue),
-        )
-        .map_err(context(format!(
-            "image root {}",
-            config.source.root.display()
-        )))?;
-        let cache = if config.cache.enabled {
-            Some(
-                DiskCache::open(&config.cache.dir, config.cache_limits()).map_err(context(
-                    format!("cache folder {}", config.cache.dir.display()),
-                ))?,
-            )
-        } else {
-            None
-        };
-        let counters = cache
-            .as_ref()
-            .map_or_else(CacheCounters::default, |c| c.counters.clone());
-        let render = config.render_options();
-        let pyramids = if config.pyramid.min_pixels > 0 {
-            let settings = config.pyramid_settings();
-            let dir = settings.dir.display().to_string();
-            Some(
-                Pyramids::start(settings, config.data.memory_entries)
-                    .map_err(context(format!("pyramid folder {dir}")))?,
-            )
-        } else {
-            None
-        };
-        let pyramid_counters = pyramids
-            .as_ref()
-            .map_or_else(PyramidCounters::default, |p| p.counters.clone());
-        Ok(AppState {
-            limits: config.limits(),
-            render_fingerprint: format!("{render:?}"),
-            render,
-            preferred_formats: config.preferred_formats().map_err(std::io::Error::other)?,
-            sources,
-            cache,
-            coalescer: Coalescer::default(),
-            admission: Admission::new(config.admission_limits()),
-            pool: RenderPool::new(config.admission_limits().concurrent)?,
-            metrics: Metrics::new(&counters, &pyramid_counters),
-            pyramids,
-            templates: Templates::open(&config)?,
-            config,
-        })
-    }
-}
-
-/// Runs blocking work (file system, SQLite, pixels) on the blocking pool, off the async
-/// executor, and brings its error — or the pool's — into [`HttpError`].
-pub(crate) async fn blocking<T, E>(
-    work: impl FnOnce() -> Result<T, E> + Send + 'static,
-) -> Result<T, HttpError>
-where
-    T: Send + 'static,
-    E: Into<HttpError> + Send + 'static,
-{
-    web::block(work)
-        .await
-        .map_err(|e| HttpError::Task(e.to_string()))?
-        .map_err(Into::into)
-}
-
-/// The route a request took, for metrics labels (set by handlers as a request extension).
-#[derive(Debug, Clone, Copy)]
-pub struct RouteName(pub &'static str);
+pub use state::AppState;
+use state::RouteName;
 
 /// Binds, prints the address it listens on (one line on stdout, for scripts), and serves
 /// until SIGINT/SIGTERM.
@@ -146,13 +35,18 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let listener = TcpListener::bind(&state.config.server.bind).map_err(|e| {
         std::io::Error::new(e.kind(), format!("bind {}: {e}", state.config.server.bind))
     })?;
+    serve_on(listener, state).await
+}
+
+/// Serves on a bound listener (tests bind port 0 and read the address first).
+pub async fn serve_on(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let workers = match state.config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
     let prefix = state.config.server.prefix.clone();
-    tracing::info!(%addr, prefix, root = %state.sources.root().display(), workers, "serving");
+    tracing::info!(%addr, prefix, root = %state.config.source.root.display(), workers, "serving");
     println!("tessera listening on http://{addr}{prefix}");
     let state = web::Data::new(state);
     HttpServer::new(move || {
@@ -169,7 +63,11 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
                     )),
             )
             .configure(ops::routes)
-            .configure(admin::routes)
+            .service(
+                web::scope("/admin")
+                    .configure(admin::routes)
+                    .configure(template_admin::routes),
+            )
             .service(
                 web::resource(pattern)
                     .route(
@@ -234,7 +132,7 @@ async fn observe(
         .map_or("other", |r| r.0);
     let status = res.status().as_u16();
     if let Some(state) = state {
-        let m = &state.metrics;
+        let m = &state.render.metrics;
         m.requests
             .with_label_values(&[route, res.status().as_str()])
             .inc();

@@ -1,7 +1,9 @@
-//! Small pure helpers for HTTP semantics: content negotiation of info.json and conditional
-//! requests.
+//! Small pure helpers for HTTP semantics: content negotiation of info.json and HTTP dates.
+//! (Conditional requests are decided by [`crate::render::Validators`].)
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::clock::unix_seconds;
 
 /// Whether an `Accept` header asks for JSON-LD (`application/ld+json`) at least as much as
 /// for plain JSON. Without such a preference info.json is served as `application/json`.
@@ -32,40 +34,9 @@ pub fn prefers_json_ld(accept: &str) -> bool {
     }
 }
 
-/// A strong entity tag from the parts that decide a response's bytes.
-pub fn etag(parts: &[&[u8]]) -> String {
-    format!("\"{}\"", crate::cache::digest(parts))
-}
-
-/// Whole seconds since the Unix epoch (HTTP dates have no finer resolution); 0 before it.
-pub fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
-}
-
 /// The `Last-Modified` value for a modification time.
 pub fn http_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_seconds(t)))
-}
-
-/// Whether a GET/HEAD with these validators can be answered 304 Not Modified (RFC 9110
-/// §13.2.2: `If-None-Match` wins over `If-Modified-Since`).
-pub fn not_modified(
-    if_none_match: Option<&str>,
-    if_modified_since: Option<&str>,
-    etag: &str,
-    modified: SystemTime,
-) -> bool {
-    if let Some(inm) = if_none_match {
-        let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
-        let ours = opaque(etag);
-        return inm.split(',').any(|t| t.trim() == "*" || opaque(t) == ours);
-    }
-    if let Some(since) = if_modified_since.and_then(|s| httpdate::parse_http_date(s.trim()).ok()) {
-        return unix_seconds(modified) <= unix_seconds(since);
-    }
-    false
 }
 
 #[cfg(test)]
@@ -85,35 +56,5 @@ mod tests {
         assert!(!prefers_json_ld("application/ld+json;q=0"));
         assert!(!prefers_json_ld("*/*"));
         assert!(!prefers_json_ld(""));
-    }
-
-    #[test]
-    fn conditional_requests() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let tag = etag(&[b"a", b"b"]);
-        assert_ne!(tag, etag(&[b"ab"]));
-        assert!(not_modified(Some(&tag), None, &tag, t));
-        assert!(not_modified(
-            Some(&format!("\"x\", W/{tag}")),
-            None,
-            &tag,
-            t
-        ));
-        assert!(not_modified(Some("*"), None, &tag, t));
-        assert!(!not_modified(
-            Some("\"other\""),
-            Some(&http_date(t)),
-            &tag,
-            t
-        ));
-        assert!(not_modified(None, Some(&http_date(t)), &tag, t));
-        assert!(!not_modified(
-            None,
-            Some(&http_date(t - Duration::from_secs(1))),
-            &tag,
-            t
-        ));
-        assert!(!not_modified(None, Some("yesterday"), &tag, t));
-        assert!(!not_modified(None, None, &tag, t));
     }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
-use super::{AppState, RouteName};
+use super::state::{AppState, RouteName};
 
 /// Registers the operations routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -16,11 +16,10 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(
-            state
-                .metrics
-                .render(state.cache.as_deref(), state.admission.waiting()),
-        )
+        .body({
+            let r = &state.render;
+            r.metrics.render(r.cache.as_deref(), r.admission.waiting())
+        })
 }
 
 /// Alive: the process answers.
@@ -37,10 +36,10 @@ async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let st = state.clone();
     let problems = web::block(move || {
         let mut problems = Vec::new();
-        if let Err(e) = st.sources.catalogue().ping() {
+        if let Err(e) = st.render.sources.catalogue().ping() {
             problems.push(format!("catalogue: {e}"));
         }
-        if let Some(c) = &st.cache
+        if let Some(c) = &st.render.cache
             && !c.writable()
         {
             problems.push("cache folder is not writable".to_string());

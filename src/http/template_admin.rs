@@ -20,11 +20,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::authorize;
-use super::iiif::base_url;
-use super::negotiate::unix_seconds;
-use super::personalized::{Loaded, unix_now};
-use super::{AppState, HttpError, blocking};
+use super::HttpError;
+use super::auth::authorize;
+use super::respond::base_url;
+use super::state::{AppState, blocking};
+use crate::clock::unix_seconds;
+use crate::error::Code;
+use crate::render::RenderError;
+use crate::render::templates::Loaded;
 use crate::store::templates::AuditEntry;
 use crate::template::batch::{SealJob, seal_csv};
 use crate::template::model::parse_template;
@@ -59,8 +62,9 @@ fn authorized_name(req: &HttpRequest, state: &AppState) -> Result<String, HttpEr
     authorize(req, state)?;
     let name = req.match_info().get("name").unwrap_or_default();
     if !valid_name(name) {
-        return Err(HttpError::BadRequest(
-            "template names are 1 to 64 letters, digits, '-' or '_'".into(),
+        return Err(HttpError::input(
+            Code::BadName,
+            "template names are 1 to 64 letters, digits, '-' or '_'",
         ));
     }
     Ok(name.to_string())
@@ -71,7 +75,7 @@ fn version_of(req: &HttpRequest) -> Result<u32, HttpError> {
         .get("version")
         .and_then(|v| v.parse().ok())
         .filter(|v| *v > 0)
-        .ok_or_else(|| HttpError::BadRequest("the version is a positive number".into()))
+        .ok_or_else(|| HttpError::input(Code::BadVersion, "the version is a positive number"))
 }
 
 /// Who did it, for the audit trail: `X-Tessera-Actor`, else "admin".
@@ -93,7 +97,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     authorize(&req, &state)?;
     let st = state.clone();
     let body = blocking(move || -> Result<Value, HttpError> {
-        let store = &st.templates.store;
+        let store = &st.render.templates.store;
         let mut out = Vec::new();
         for s in store.list()? {
             out.push(json!({
@@ -118,19 +122,18 @@ async fn save_draft(
     let who = actor(&req);
     let st = state.clone();
     let (draft, created) = blocking(move || -> Result<_, HttpError> {
-        let template = parse_template(&body).map_err(HttpError::InvalidTemplate)?;
-        let families = st.templates.fonts.families();
-        template
-            .check_resources(
-                &families,
-                |text| st.templates.coverage.covers(text),
-                |id| st.sources.asset(id).is_ok(),
-            )
-            .map_err(HttpError::InvalidTemplate)?;
+        let render = &st.render;
+        let template = parse_template(&body)?;
+        let families = render.templates.fonts.families();
+        template.check_resources(
+            &families,
+            |text| render.templates.coverage.covers(text),
+            |id| render.sources.asset(id).is_ok(),
+        )?;
         // Stored as sent (already valid), so what the designer wrote is what is audited.
         let document = std::str::from_utf8(&body)
-            .map_err(|_| HttpError::BadRequest("the template is not UTF-8".into()))?;
-        Ok(st.templates.store.save_draft(&name, document, &who)?)
+            .map_err(|_| HttpError::input(Code::BadBody, "the template is not UTF-8"))?;
+        Ok(render.templates.store.save_draft(&name, document, &who)?)
     })
     .await?;
     let res = if created {
@@ -158,9 +161,9 @@ fn document(text: &str) -> Value {
 async fn draft(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     let name = authorized_name(&req, &state)?;
     let st = state.clone();
-    let d = blocking(move || st.templates.store.draft(&name))
+    let d = blocking(move || st.render.templates.store.draft(&name))
         .await?
-        .ok_or(HttpError::TemplateNotFound)?;
+        .ok_or(HttpError::Render(RenderError::TemplateNotFound))?;
     Ok(no_store(
         HttpResponse::Ok(),
         json!({
@@ -177,7 +180,7 @@ async fn publish(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let name = authorized_name(&req, &state)?;
     let who = actor(&req);
     let st = state.clone();
-    let v = blocking(move || st.templates.store.publish(&name, &who)).await?;
+    let v = blocking(move || st.render.templates.store.publish(&name, &who)).await?;
     tracing::info!(template = %v.name, version = v.version, "template published");
     Ok(no_store(
         HttpResponse::Created(),
@@ -196,7 +199,7 @@ async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let name = authorized_name(&req, &state)?;
     let st = state.clone();
     let body = blocking(move || -> Result<Value, HttpError> {
-        let store = &st.templates.store;
+        let store = &st.render.templates.store;
         let mut out = Vec::new();
         for n in store.versions(&name)? {
             if let Some(v) = store.version(&name, n)? {
@@ -209,7 +212,7 @@ async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             }
         }
         if out.is_empty() && store.draft(&name)?.is_none() {
-            return Err(HttpError::TemplateNotFound);
+            return Err(HttpError::Render(RenderError::TemplateNotFound));
         }
         Ok(json!({ "name": name, "versions": out }))
     })
@@ -221,9 +224,9 @@ async fn version(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let name = authorized_name(&req, &state)?;
     let n = version_of(&req)?;
     let st = state.clone();
-    let v = blocking(move || st.templates.store.version(&name, n))
+    let v = blocking(move || st.render.templates.store.version(&name, n))
         .await?
-        .ok_or(HttpError::TemplateNotFound)?;
+        .ok_or(HttpError::Render(RenderError::TemplateNotFound))?;
     Ok(no_store(
         HttpResponse::Ok(),
         json!({
@@ -257,7 +260,7 @@ fn audit_json(rows: Vec<AuditEntry>) -> Value {
 async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     let name = authorized_name(&req, &state)?;
     let st = state.clone();
-    let rows = blocking(move || st.templates.store.audit(Some(&name))).await?;
+    let rows = blocking(move || st.render.templates.store.audit(Some(&name))).await?;
     Ok(no_store(HttpResponse::Ok(), audit_json(rows)))
 }
 
@@ -267,15 +270,20 @@ async fn audit_all(
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
     let st = state.clone();
-    let rows = blocking(move || st.templates.store.audit(None)).await?;
+    let rows = blocking(move || st.render.templates.store.audit(None)).await?;
     Ok(no_store(HttpResponse::Ok(), audit_json(rows)))
 }
 
 /// The keys, or why URLs cannot be made.
 fn keys(state: &AppState) -> Result<&Keys, HttpError> {
-    state.templates.keys.as_ref().ok_or(HttpError::Forbidden(
-        "no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)",
-    ))
+    state
+        .render
+        .templates
+        .keys
+        .as_ref()
+        .ok_or(HttpError::Forbidden(
+            "no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)",
+        ))
 }
 
 /// The image request after the identifier; defaults to the whole canvas as JPEG.
@@ -286,19 +294,20 @@ fn image_request(given: Option<&str>) -> Result<String, HttpError> {
         [r, s, o, q] if crate::iiif::ImageRequest::parse(r, s, o, q).is_ok() => {
             Ok(request.to_string())
         }
-        _ => Err(HttpError::BadRequest(format!(
-            "request '{request}' is not region/size/rotation/quality.format"
-        ))),
+        _ => Err(HttpError::input(
+            Code::BadSyntax,
+            format!("request '{request}' is not region/size/rotation/quality.format"),
+        )),
     }
 }
 
 /// Version `n` of `name`, as rendering loads it (404 when there is none). Blocking.
 fn published(state: &AppState, name: &str, n: u32) -> Result<Arc<Loaded>, HttpError> {
-    state.templates.load(&TemplateId {
+    Ok(state.render.templates.load(&TemplateId {
         name: name.to_string(),
         pin: Pin::Version(n),
         token: None,
-    })
+    })?)
 }
 
 #[derive(Deserialize)]
@@ -325,8 +334,8 @@ async fn sign_url(
     let n = version_of(&req)?;
     let keys = keys(&state)?.clone();
     // Any content type: the body is JSON or refused with serde's reason.
-    let body: SignBody =
-        serde_json::from_slice(&body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let body: SignBody = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?;
     let request = image_request(body.request.as_deref())?;
     let st = state.clone();
     let loaded = {
@@ -338,9 +347,10 @@ async fn sign_url(
         .keys()
         .find(|k| !loaded.template.fields.contains_key(*k))
     {
-        return Err(HttpError::BadRequest(format!(
-            "'{unknown}' is not a field of {name} v{n}"
-        )));
+        return Err(HttpError::input(
+            Code::UnknownField,
+            format!("'{unknown}' is not a field of {name} v{n}"),
+        ));
     }
     let base = base_url(&req, &state);
     let url = if body.sealed {
@@ -389,8 +399,8 @@ async fn seal_list(
     keys(&state)?;
     let request = image_request(query.request.as_deref())?;
     let exp = query.exp;
-    if exp.is_some_and(|e| e <= unix_now()) {
-        return Err(HttpError::BadRequest("exp is in the past".into()));
+    if exp.is_some_and(|e| e <= state.render.unix_now()) {
+        return Err(HttpError::input(Code::Expired, "exp is in the past"));
     }
     let base = base_url(&req, &state);
     let st = state.clone();

@@ -4,6 +4,7 @@
 //! Pure: no I/O, no knowledge of the source image. What a request *means* for a given image
 //! (crop rectangle, output size) is decided by [`crate::iiif::plan`].
 
+use crate::error::{Code, Coded};
 use std::fmt;
 use std::str::FromStr;
 
@@ -470,6 +471,24 @@ impl Format {
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.extension())
+    }
+}
+
+impl Coded for ParseError {
+    fn code(&self) -> Code {
+        match self {
+            ParseError::UnsupportedFormat(_) => Code::UnsupportedFormat,
+            ParseError::Identifier(_) => Code::BadIdentifier,
+            // A path of the wrong shape (an unescaped `/` in an identifier, say) names no
+            // resource: both official validators expect 404 here.
+            ParseError::Path => Code::NoRoute,
+            ParseError::Region(_)
+            | ParseError::Size(_)
+            | ParseError::Rotation(_)
+            | ParseError::Quality(_)
+            | ParseError::Format(_)
+            | ParseError::QualityFormat(_) => Code::BadSyntax,
+        }
     }
 }
 

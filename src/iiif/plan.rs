@@ -6,6 +6,7 @@
 //! is unit-tested without a server or a codec.
 
 use super::grammar::{Format, ImageRequest, Quality, Region, SizeKind, format_decimal};
+use crate::error::{Code, Coded};
 
 /// Server-imposed output limits, advertised in info.json as `maxWidth`, `maxHeight`, `maxArea`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -379,6 +380,16 @@ impl Plan {
             self.quality,
             self.format
         )
+    }
+}
+
+impl Coded for PlanError {
+    fn code(&self) -> Code {
+        match self {
+            PlanError::RegionOutside(..) | PlanError::RegionEmpty(_) => Code::BadRegion,
+            PlanError::SizeZero(_) | PlanError::UpscaleWithoutCaret { .. } => Code::BadSize,
+            PlanError::ExceedsLimits { .. } | PlanError::ExceedsFormat { .. } => Code::TooLarge,
+        }
     }
 }
 

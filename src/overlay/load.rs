@@ -9,8 +9,8 @@ use image::DynamicImage;
 use super::{Content, area_px, fitted_size};
 use crate::iiif::grammar::Region;
 use crate::pipeline::{PipelineError, RenderOptions, read_region};
-use crate::source::{SourceError, Sources};
-use crate::store::Asset;
+use crate::source::{SourceError, SourceStore, StoredSource};
+use crate::store::{Asset, AssetError, Sources};
 use crate::template::model::{Fit, Layer, Template};
 
 /// A picture a template will draw.
@@ -18,6 +18,17 @@ use crate::template::model::{Fit, Layer, Template};
 pub struct Picture {
     pub asset: Arc<Asset>,
     pub region: Region,
+    /// The store the picture's bytes are in.
+    pub store: Arc<dyn SourceStore>,
+}
+
+impl Picture {
+    fn source(&self) -> StoredSource<'_> {
+        StoredSource {
+            store: self.store.as_ref(),
+            info: &self.asset.source,
+        }
+    }
 }
 
 /// The pictures chosen for one request: the base, and per layer the picture of an image
@@ -48,14 +59,15 @@ pub fn choose(
     template: &Template,
     identifiers: &[Option<String>],
     sources: &Sources,
-) -> Result<Chosen, SourceError> {
+) -> Result<Chosen, AssetError> {
     let base = match &template.canvas.base {
         Some(b) => Some(Picture {
             asset: sources.asset(&b.identifier)?,
+            store: sources.store().clone(),
             region: b
                 .region
                 .parse()
-                .map_err(|_| SourceError::BadIdentifier("base region"))?,
+                .map_err(|_| AssetError::from(SourceError::BadIdentifier("base region")))?,
         }),
         None => None,
     };
@@ -80,6 +92,7 @@ pub fn choose(
                     .map(|asset| Picture {
                         asset,
                         region: Region::Full,
+                        store: sources.store().clone(),
                     })
                 })
         })
@@ -99,7 +112,7 @@ pub fn read_base(
         .as_ref()
         .map(|p| {
             read_region(
-                &p.asset.source,
+                p.source(),
                 p.region,
                 |size| fitted_size(Fit::Cover, size, (canvas.width, canvas.height)),
                 options,
@@ -129,14 +142,9 @@ pub fn read_layers(
                 let [_, _, w, h] = area_px(&l.area, canvas);
                 let bx = ((w.round() as u32).max(1), (h.round() as u32).max(1));
                 Content::Image(picture.as_ref().and_then(|p| {
-                    read_region(
-                        &p.asset.source,
-                        p.region,
-                        |s| fitted_size(l.fit, s, bx),
-                        options,
-                    )
-                    .inspect_err(|e| tracing::warn!(error = %e, "template picture unreadable"))
-                    .ok()
+                    read_region(p.source(), p.region, |s| fitted_size(l.fit, s, bx), options)
+                        .inspect_err(|e| tracing::warn!(error = %e, "template picture unreadable"))
+                        .ok()
                 }))
             }
         })

@@ -15,6 +15,7 @@ use cosmic_text::{FontSystem, SwashCache};
 use image::{DynamicImage, RgbaImage};
 use tiny_skia::{FillRule, Mask, Paint, PathBuilder, Pixmap, Rect, Transform};
 
+use crate::error::{Code, Coded};
 use crate::template::model::{Area, Canvas, Fit, Layer, ShapeKind, Template, VAlign, parse_color};
 pub use fonts::{Coverage, Fonts};
 use text::{Target, TextStyle};
@@ -396,6 +397,12 @@ fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
         style.color,
         VAlign::Middle,
     );
+}
+
+impl Coded for OverlayError {
+    fn code(&self) -> Code {
+        Code::OverlayFailed
+    }
 }
 
 #[cfg(test)]

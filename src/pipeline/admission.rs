@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::error::{Code, Coded};
 use crate::iiif::Plan;
 
 /// Why a render was not admitted.
@@ -122,6 +123,12 @@ fn scopeguard<F: FnMut()>(f: F) -> impl Drop {
         }
     }
     Guard(f)
+}
+
+impl Coded for Overloaded {
+    fn code(&self) -> Code {
+        Code::Overloaded
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use image::metadata::Orientation;
 use super::PipelineError;
 use crate::iiif::Plan;
 use crate::source::tiled::{self, Window};
-use crate::source::{DCT_SCALES, SourceInfo, open_reader};
+use crate::source::{DCT_SCALES, StoredSource, open_reader};
 
 /// Decoded pixels and where they sit in the resolution they were read at.
 pub struct Decoded {
@@ -33,9 +33,9 @@ impl Decoded {
 
 /// Decodes what `plan` reads of `source` (GIF: its first frame), refusing to allocate more
 /// than `max_bytes`.
-pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decoded, PipelineError> {
+pub fn decode(source: StoredSource, plan: &Plan, max_bytes: u64) -> Result<Decoded, PipelineError> {
     let resolution = plan.read.resolution;
-    if let Some(level) = source.levels.get(resolution) {
+    if let Some(level) = source.info.levels.get(resolution) {
         let w = plan.read_window();
         let window = Window {
             x: w.x,
@@ -43,7 +43,7 @@ pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decode
             w: w.w,
             h: w.h,
         };
-        let image = tiled::read_window(&source.path, level, window, max_bytes)?;
+        let image = tiled::read_window(source.open()?, level, window, max_bytes)?;
         return Ok(Decoded {
             image,
             offset: (w.x, w.y),
@@ -51,7 +51,7 @@ pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decode
         });
     }
     if resolution > 0
-        && source.is_dct_scalable()
+        && source.info.is_dct_scalable()
         && let Some(&scale) = DCT_SCALES.get(resolution)
     {
         return decode_jpeg_scaled(source, scale).map(Decoded::whole);
@@ -60,40 +60,36 @@ pub fn decode(source: &SourceInfo, plan: &Plan, max_bytes: u64) -> Result<Decode
 }
 
 /// The whole source at full size, oriented.
-pub fn decode_whole(source: &SourceInfo, max_bytes: u64) -> Result<DynamicImage, PipelineError> {
-    let mut reader = open_reader(&source.path)?;
+pub fn decode_whole(source: StoredSource, max_bytes: u64) -> Result<DynamicImage, PipelineError> {
+    let mut reader = open_reader(source.store, &source.info.locator)?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_bytes);
     reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| PipelineError::Decode(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(PipelineError::decode)?;
     let orientation =
         image::ImageDecoder::orientation(&mut decoder).unwrap_or(Orientation::NoTransforms);
-    let mut image =
-        DynamicImage::from_decoder(decoder).map_err(|e| PipelineError::Decode(e.to_string()))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(PipelineError::decode)?;
     image.apply_orientation(orientation);
     Ok(image)
 }
 
 /// A JPEG decoded by IDCT at reduced size (jpeg-decoder's `scale`): 1/8 of the pixels to
 /// compute and store at scale 8.
-fn decode_jpeg_scaled(source: &SourceInfo, scale: u32) -> Result<DynamicImage, PipelineError> {
-    let err = |e: jpeg_decoder::Error| PipelineError::Decode(e.to_string());
-    let file =
-        std::fs::File::open(&source.path).map_err(|e| PipelineError::Decode(e.to_string()))?;
+fn decode_jpeg_scaled(source: StoredSource, scale: u32) -> Result<DynamicImage, PipelineError> {
+    let err = PipelineError::decode;
+    let file = source.open()?;
     let mut decoder = jpeg_decoder::Decoder::new(std::io::BufReader::new(file));
     decoder.read_info().map_err(err)?;
     let info = decoder
         .info()
-        .ok_or_else(|| PipelineError::Decode("no JPEG frame".into()))?;
+        .ok_or_else(|| PipelineError::decode("no JPEG frame"))?;
     let want = |v: u16| v.div_ceil(scale as u16).max(1);
     let (w, h) = decoder
         .scale(want(info.width), want(info.height))
         .map_err(err)?;
     let pixels = decoder.decode().map_err(err)?;
     let (w, h) = (w as u32, h as u32);
-    let bad = || PipelineError::Decode("scaled JPEG has an unexpected size".into());
+    let bad = || PipelineError::decode("scaled JPEG has an unexpected size");
     let mut image = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => {
             DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels).ok_or_else(bad)?)
@@ -102,11 +98,11 @@ fn decode_jpeg_scaled(source: &SourceInfo, scale: u32) -> Result<DynamicImage, P
             DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(bad)?)
         }
         other => {
-            return Err(PipelineError::Decode(format!(
+            return Err(PipelineError::decode(format!(
                 "no scaled decode for {other:?}"
             )));
         }
     };
-    image.apply_orientation(source.orientation);
+    image.apply_orientation(source.info.orientation);
     Ok(image)
 }

@@ -37,7 +37,7 @@ pub fn encode(
 ) -> Result<Vec<u8>, PipelineError> {
     let err = |reason: String| PipelineError::Encode {
         format: format.extension(),
-        reason,
+        reason: reason.into(),
     };
     let mut out = Vec::new();
     match format {

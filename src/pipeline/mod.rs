@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use image::DynamicImage;
 
+use crate::error::{Cause, Code, Coded};
 use crate::iiif::grammar::{Region, Rotation, Size, SizeKind};
 use crate::iiif::{Format, ImageRequest, Limits, Plan, PlanError, Quality, Rect, plan};
-use crate::source::{SourceError, SourceInfo, tiled};
+use crate::source::{SourceError, StoredSource, tiled};
 
 pub use decode::Decoded;
 pub use encode::EncodeOptions;
@@ -33,14 +34,34 @@ pub enum PipelineError {
     #[error("cannot read that part of the source: {0}")]
     Plan(#[from] PlanError),
     #[error("could not decode the source: {0}")]
-    Decode(String),
+    Decode(#[source] Cause),
     #[error("could not resize: {0}")]
-    Resize(String),
+    Resize(#[source] Cause),
     #[error("could not encode {format}: {reason}")]
     Encode {
         format: &'static str,
-        reason: String,
+        #[source]
+        reason: Cause,
     },
+}
+
+impl PipelineError {
+    /// A decoder's failure, keeping its cause.
+    pub fn decode(cause: impl Into<Cause>) -> PipelineError {
+        PipelineError::Decode(cause.into())
+    }
+}
+
+impl Coded for PipelineError {
+    fn code(&self) -> Code {
+        match self {
+            PipelineError::Source(e) => e.code(),
+            PipelineError::Plan(_) => Code::PlanFailed,
+            PipelineError::Decode(_) => Code::UnreadableSource,
+            PipelineError::Resize(_) => Code::ResizeFailed,
+            PipelineError::Encode { .. } => Code::EncodeFailed,
+        }
+    }
 }
 
 /// Settings of the pipeline that come from configuration, not from the request.
@@ -54,6 +75,24 @@ pub struct RenderOptions {
     pub max_decode_bytes: u64,
 }
 
+impl RenderOptions {
+    /// The settings that shape output bytes, each named: part of every derivative's cache key
+    /// and ETag, so a configuration change never serves bytes made under the old one. Limits
+    /// (`max_decode_bytes`) decide whether a render runs, not what it makes: left out.
+    pub fn output_fingerprint(&self) -> String {
+        let e = &self.encode;
+        format!(
+            "filter={:?};jpeg_quality={};jpeg_progressive={};webp_quality={};png_level={};jpeg_passthrough={}",
+            self.filter,
+            e.jpeg_quality,
+            e.jpeg_progressive,
+            e.webp_quality,
+            e.png_level,
+            self.jpeg_passthrough
+        )
+    }
+}
+
 /// An encoded image and where the time went.
 #[derive(Debug)]
 pub struct Rendered {
@@ -64,7 +103,7 @@ pub struct Rendered {
 
 /// Renders `plan` from `source` into encoded bytes.
 pub fn render(
-    source: &SourceInfo,
+    source: StoredSource,
     plan: &Plan,
     options: &RenderOptions,
 ) -> Result<Rendered, PipelineError> {
@@ -96,12 +135,13 @@ const MAX_FITTED_PIXELS: u64 = 1 << 26;
 /// `region` of `source` at the size `size_for` picks from the region's size — how templates
 /// read their base images and photos, through the same cheapest-decode plan as IIIF requests.
 pub fn read_region(
-    source: &SourceInfo,
+    source: StoredSource,
     region: Region,
     size_for: impl FnOnce((u32, u32)) -> (u32, u32),
     options: &RenderOptions,
 ) -> Result<DynamicImage, PipelineError> {
-    let crop = plan::resolve_region(region, source.width, source.height)?;
+    let info = source.info;
+    let crop = plan::resolve_region(region, info.width, info.height)?;
     let (w, h) = size_for((crop.w, crop.h));
     let request = ImageRequest {
         region,
@@ -120,19 +160,19 @@ pub fn read_region(
         max_area: Some(MAX_FITTED_PIXELS),
         ..Limits::default()
     };
-    let plan = plan::plan(&request, source.width, source.height, &limits)?
-        .with_resolution(&source.resolutions(), source.is_tiled());
+    let plan = plan::plan(&request, info.width, info.height, &limits)?
+        .with_resolution(&info.resolutions(), info.is_tiled());
     let decoded = decode::decode(source, &plan, options.max_decode_bytes)?;
     transform(decoded, &plan, options.filter)
 }
 
 /// The stored JPEG tile that is exactly the plan's output, when there is one.
-fn stored_tile(source: &SourceInfo, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
-    let Some(level) = source.levels.get(plan.read.resolution) else {
+fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
+    let Some(level) = source.info.levels.get(plan.read.resolution) else {
         return Ok(None);
     };
     match plan.stored_tile((level.tile_width, level.tile_height)) {
-        Some((col, row)) => Ok(tiled::stored_jpeg(&source.path, level, col, row)?),
+        Some((col, row)) => Ok(tiled::stored_jpeg(source.open()?, level, col, row)?),
         None => Ok(None),
     }
 }

@@ -5,6 +5,7 @@
 //! memory then follows the number of threads, not the renders running. A few long-lived
 //! threads bound it.
 
+use crate::error::{Code, Coded};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -72,6 +73,12 @@ impl RenderPool {
             Ok(Err(panic)) => Err(PoolError(panic)),
             Err(_) => Err(PoolError("the render thread went away".into())),
         }
+    }
+}
+
+impl Coded for PoolError {
+    fn code(&self) -> Code {
+        Code::Internal
     }
 }
 

@@ -103,7 +103,7 @@ pub fn resize(
         .crop(region.x, region.y, region.w, region.h);
     Resizer::new()
         .resize(src, &mut dst, &options)
-        .map_err(|e| PipelineError::Resize(e.to_string()))?;
+        .map_err(|e| PipelineError::Resize(e.into()))?;
     Ok(dst)
 }
 

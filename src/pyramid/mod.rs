@@ -8,24 +8,26 @@
 //! slower) or ahead of time by `tessera ingest`. Files are written under `tmp/` and renamed
 //! into place, so a crash never leaves a half-written pyramid where it would be read.
 
+mod store;
 pub mod write;
 
+pub use store::{FilePyramidStore, PyramidStore};
+
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::BufWriter;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use image::ImageFormat;
 use image::metadata::Orientation;
 use lru::LruCache;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge};
 
+use crate::error::{Cause, Code, Coded};
 use crate::pipeline::decode::decode_whole;
-use crate::source::{SourceInfo, tiled};
+use crate::source::{Locator, SourceInfo, SourceStore, StoredSource, tiled};
 use crate::store::Asset;
 use write::{TileCompression, Written, write_pyramid};
 
@@ -33,19 +35,19 @@ use write::{TileCompression, Written, write_pyramid};
 #[derive(Debug, thiserror::Error)]
 pub enum PyramidError {
     #[error("could not decode the source: {0}")]
-    Decode(String),
+    Decode(#[source] crate::pipeline::PipelineError),
     #[error(transparent)]
     Write(#[from] write::WriteError),
     #[error("pyramid {0}: {1}")]
-    Io(PathBuf, std::io::Error),
+    Io(Locator, #[source] std::io::Error),
     #[error("pyramid {0} does not match its source: {1}")]
-    Mismatch(PathBuf, String),
+    Mismatch(Locator, #[source] Cause),
 }
 
 /// Configuration of pyramid derivatives.
 #[derive(Debug, Clone)]
 pub struct PyramidSettings {
-    /// Folder of the pyramids (`<data dir>/pyramids`).
+    /// Folder of the pyramids (`<data dir>/pyramids`), for the file store.
     pub dir: PathBuf,
     /// Flat sources with at least this many pixels get a pyramid; 0: none do.
     pub min_pixels: u64,
@@ -112,6 +114,10 @@ struct Known {
 /// The pyramid derivatives and their builder.
 pub struct Pyramids {
     settings: PyramidSettings,
+    /// Where the sources are read from, to build pyramids.
+    sources: Arc<dyn SourceStore>,
+    /// Where the pyramids are kept.
+    store: Arc<dyn PyramidStore>,
     known: Mutex<Known>,
     /// The background builder's queue; `None` when builds only run through [`Self::ensure`].
     jobs: Mutex<Option<Sender<Job>>>,
@@ -119,16 +125,18 @@ pub struct Pyramids {
 }
 
 impl Pyramids {
-    /// Opens the pyramid folder, removing leftovers of interrupted builds. Builds run only
-    /// through [`Self::ensure`]; `memory_entries` opened pyramids are kept in memory.
-    pub fn open(settings: PyramidSettings, memory_entries: usize) -> std::io::Result<Pyramids> {
-        let tmp = settings.dir.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
-        std::fs::create_dir_all(&tmp)?;
-        Ok(Pyramids {
+    /// Pyramids of the sources in `sources`, kept in `store`. Builds run only through
+    /// [`Self::ensure`]; `memory_entries` opened pyramids are kept in memory.
+    pub fn open(
+        settings: PyramidSettings,
+        sources: Arc<dyn SourceStore>,
+        store: Arc<dyn PyramidStore>,
+        memory_entries: usize,
+    ) -> Pyramids {
+        Pyramids {
             settings,
+            sources,
+            store,
             known: Mutex::new(Known {
                 ready: LruCache::new(NonZeroUsize::new(memory_entries.max(1)).expect("non-zero")),
                 building: HashSet::new(),
@@ -136,13 +144,18 @@ impl Pyramids {
             }),
             jobs: Mutex::new(None),
             counters: PyramidCounters::default(),
-        })
+        }
     }
 
     /// [`Self::open`], plus the background thread that builds pyramids requests ask for.
-    pub fn start(settings: PyramidSettings, memory_entries: usize) -> std::io::Result<Arc<Self>> {
+    pub fn start(
+        settings: PyramidSettings,
+        sources: Arc<dyn SourceStore>,
+        store: Arc<dyn PyramidStore>,
+        memory_entries: usize,
+    ) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = channel::<Job>();
-        let pyramids = Arc::new(Pyramids::open(settings, memory_entries)?);
+        let pyramids = Arc::new(Pyramids::open(settings, sources, store, memory_entries));
         *pyramids.jobs.lock().expect("job lock") = Some(tx);
         let worker = pyramids.clone();
         std::thread::Builder::new()
@@ -166,9 +179,15 @@ impl Pyramids {
             && source.format != ImageFormat::Gif
     }
 
-    fn path(&self, hash: &str) -> PathBuf {
-        let shard = hash.get(..2).unwrap_or("__");
-        self.settings.dir.join(shard).join(format!("{hash}.tif"))
+    /// The store pyramids are read from, as sources.
+    pub fn source_store(&self) -> &dyn SourceStore {
+        self.store.sources()
+    }
+
+    /// Whether the pyramid of the source with this content hash is stored.
+    fn stored(&self, hash: &str) -> bool {
+        let at = self.store.locator(hash);
+        matches!(self.store.sources().meta(&at), Ok(Some(_)))
     }
 
     /// The pyramid to read `asset` from, when it has one ready. When it should have one and
@@ -187,13 +206,12 @@ impl Pyramids {
                 return None;
             }
         }
-        let path = self.path(hash);
-        if path.exists() {
-            match self.read_header(&path, &asset.source) {
+        if self.stored(hash) {
+            match self.read_header(hash, &asset.source) {
                 Ok(info) => return Some(self.remember(hash, info)),
                 Err(e) => {
                     tracing::warn!(error = %e, "unusable pyramid; rebuilding");
-                    let _ = std::fs::remove_file(&path);
+                    self.store.remove(hash);
                 }
             }
         }
@@ -218,7 +236,7 @@ impl Pyramids {
     /// Builds the pyramid of `asset` now unless one is on disk (for `tessera ingest`).
     /// `None` when none is wanted or it already existed.
     pub fn ensure(&self, asset: &Asset) -> Result<Option<Written>, PyramidError> {
-        if !self.wanted(&asset.source) || self.path(&asset.content_hash).exists() {
+        if !self.wanted(&asset.source) || self.stored(&asset.content_hash) {
             return Ok(None);
         }
         self.known
@@ -241,29 +259,37 @@ impl Pyramids {
     }
 
     /// Reads a pyramid's header as a source of the same (oriented) size as `source`.
-    fn read_header(&self, path: &Path, source: &SourceInfo) -> Result<SourceInfo, PyramidError> {
-        let io = |e| PyramidError::Io(path.to_path_buf(), e);
-        let mismatch = |m: String| PyramidError::Mismatch(path.to_path_buf(), m);
-        let meta = std::fs::metadata(path).map_err(io)?;
-        let tiled = tiled::probe(path)
-            .map_err(|e| mismatch(e.to_string()))?
+    fn read_header(&self, hash: &str, source: &SourceInfo) -> Result<SourceInfo, PyramidError> {
+        let at = self.store.locator(hash);
+        let files = self.store.sources();
+        let io = |e| PyramidError::Io(at.clone(), e);
+        let mismatch = |m: Cause| PyramidError::Mismatch(at.clone(), m);
+        let meta = files
+            .meta(&at)
+            .map_err(io)?
+            .ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+        let tiled = tiled::probe(files.open(&at).map_err(io)?)
+            .map_err(|e| mismatch(e.into()))?
             .ok_or_else(|| mismatch("not a tiled TIFF".into()))?;
         let first = tiled.levels[0];
         if (first.width, first.height) != (source.width, source.height) {
-            return Err(mismatch(format!(
-                "{}x{} for a {}x{} source",
-                first.width, first.height, source.width, source.height
-            )));
+            return Err(mismatch(
+                format!(
+                    "{}x{} for a {}x{} source",
+                    first.width, first.height, source.width, source.height
+                )
+                .into(),
+            ));
         }
         Ok(SourceInfo {
-            path: path.to_path_buf(),
+            locator: at.clone(),
             format: ImageFormat::Tiff,
             width: source.width,
             height: source.height,
             orientation: Orientation::NoTransforms,
             pixel_format: tiled.pixel_format,
-            bytes: meta.len(),
-            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            bytes: meta.bytes,
+            modified: meta.modified,
             levels: tiled.levels,
         })
     }
@@ -303,35 +329,31 @@ impl Pyramids {
     }
 
     fn write(&self, source: &SourceInfo, hash: &str) -> Result<Written, PyramidError> {
-        let image = decode_whole(source, self.settings.max_decode_bytes)
-            .map_err(|e| PyramidError::Decode(e.to_string()))?;
-        let compression = TileCompression::for_image(&image, self.settings.jpeg_quality);
-        let path = self.path(hash);
-        let tmp = self
-            .settings
-            .dir
-            .join("tmp")
-            .join(format!("{hash}.{}.tif", std::process::id()));
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |e| PyramidError::Io(p, e)
+        let stored = StoredSource {
+            store: self.sources.as_ref(),
+            info: source,
         };
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let written = write_pyramid(
-            BufWriter::new(&file),
-            image,
-            self.settings.tile,
-            compression,
-        )
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
+        let image =
+            decode_whole(stored, self.settings.max_decode_bytes).map_err(PyramidError::Decode)?;
+        let compression = TileCompression::for_image(&image, self.settings.jpeg_quality);
+        let mut image = Some(image);
+        let written = self.store.put(hash, &mut |out| {
+            let image = image.take().expect("a pyramid is written once");
+            Ok(write_pyramid(out, image, self.settings.tile, compression)?)
         })?;
-        file.sync_all().map_err(io(&tmp))?;
-        let dir = path.parent().expect("pyramid paths have a folder");
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        let info = self.read_header(&path, source)?;
+        let info = self.read_header(hash, source)?;
         self.remember(hash, info);
         Ok(written)
+    }
+}
+
+impl Coded for PyramidError {
+    fn code(&self) -> Code {
+        match self {
+            PyramidError::Decode(e) => e.code(),
+            PyramidError::Write(_) | PyramidError::Io(..) | PyramidError::Mismatch(..) => {
+                Code::Internal
+            }
+        }
     }
 }

@@ -343,6 +343,10 @@ fn directory_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(path: &std::path::Path) -> Box<dyn crate::source::ReadSeek> {
+        Box::new(std::fs::File::open(path).unwrap())
+    }
     use crate::source::tiled::{self, Window};
     use image::{ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
     type Rgba16Image = ImageBuffer<Rgba<u16>, Vec<u16>>;
@@ -374,7 +378,7 @@ mod tests {
             256,
             TileCompression::Jpeg { quality: 95 },
         );
-        let levels = tiled::probe(&path).unwrap().unwrap().levels;
+        let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
         let sizes: Vec<_> = levels.iter().map(|l| (l.width, l.height)).collect();
         assert_eq!(sizes, vec![(1000, 600), (500, 300), (250, 150)]);
         assert_eq!(written.levels, 3);
@@ -386,7 +390,7 @@ mod tests {
             w: 800,
             h: 360,
         };
-        let got = tiled::read_window(&path, &levels[0], window, u64::MAX)
+        let got = tiled::read_window(file(&path), &levels[0], window, u64::MAX)
             .unwrap()
             .to_rgb8();
         let want = image::imageops::crop_imm(&gradient(1000, 600), 200, 240, 800, 360).to_image();
@@ -410,7 +414,7 @@ mod tests {
             128,
             TileCompression::Jpeg { quality: 90 },
         );
-        let levels = tiled::probe(&path).unwrap().unwrap().levels;
+        let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
         assert_eq!(levels.len(), 3);
         let window = Window {
             x: 100,
@@ -418,7 +422,7 @@ mod tests {
             w: 200,
             h: 150,
         };
-        let got = tiled::read_window(&path, &levels[0], window, u64::MAX).unwrap();
+        let got = tiled::read_window(file(&path), &levels[0], window, u64::MAX).unwrap();
         let want = image::imageops::crop_imm(&img, 100, 50, 200, 150).to_image();
         assert_eq!(got.to_rgba16(), want);
 
@@ -428,7 +432,7 @@ mod tests {
             16,
             TileCompression::Deflate,
         );
-        let levels = tiled::probe(&path).unwrap().unwrap().levels;
+        let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
         let all = Window {
             x: 0,
             y: 0,
@@ -436,7 +440,7 @@ mod tests {
             h: 30,
         };
         assert_eq!(
-            tiled::read_window(&path, &levels[0], all, u64::MAX)
+            tiled::read_window(file(&path), &levels[0], all, u64::MAX)
                 .unwrap()
                 .to_rgba8(),
             rgba
@@ -450,8 +454,8 @@ mod tests {
             256,
             TileCompression::Jpeg { quality: 90 },
         );
-        let levels = tiled::probe(&path).unwrap().unwrap().levels;
-        let bytes = tiled::stored_jpeg(&path, &levels[0], 1, 1)
+        let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
+        let bytes = tiled::stored_jpeg(file(&path), &levels[0], 1, 1)
             .unwrap()
             .unwrap();
         let tile = image::load_from_memory(&bytes).unwrap().to_rgb8();

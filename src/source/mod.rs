@@ -1,19 +1,18 @@
 //! Sources: mapping identifiers to files under the image root, and reading what a plan needs
 //! (format, oriented size, orientation) from the file's header without decoding pixels.
 
-pub mod catalogued;
 mod resolve;
+pub mod store;
 pub mod tiled;
 
+pub use resolve::resolve;
+pub use store::{FileStore, Locator, ReadSeek, SourceStore};
 pub use tiled::Level;
 
-pub use catalogued::Sources;
-pub use resolve::resolve;
-
-use std::fs::File;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use crate::error::{Cause, Code, Coded};
 
 use image::metadata::Orientation;
 use image::{ImageDecoder, ImageFormat, ImageReader};
@@ -35,9 +34,26 @@ pub enum SourceError {
     #[error("source is not a supported image: {0}")]
     Unsupported(String),
     #[error("source could not be read: {0}")]
-    Unreadable(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Unreadable(#[source] Cause),
+}
+
+impl SourceError {
+    /// An unreadable source, keeping why.
+    pub fn unreadable(cause: impl Into<Cause>) -> SourceError {
+        SourceError::Unreadable(cause.into())
+    }
+}
+
+impl Coded for SourceError {
+    fn code(&self) -> Code {
+        match self {
+            SourceError::BadIdentifier(_) => Code::BadIdentifier,
+            SourceError::NotFound => Code::NotFound,
+            SourceError::TooLarge { .. } => Code::SourceTooLarge,
+            SourceError::Unsupported(_) => Code::UnsupportedSource,
+            SourceError::Unreadable(_) => Code::UnreadableSource,
+        }
+    }
 }
 
 /// The source formats Tessera reads.
@@ -57,7 +73,8 @@ pub const EXTENSIONS: [&str; 12] = [
 /// What is known about a source from its header and file metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceInfo {
-    pub path: PathBuf,
+    /// Where the bytes are, in the store the source was probed from.
+    pub locator: Locator,
     pub format: ImageFormat,
     /// Width after EXIF orientation is applied: what clients see.
     pub width: u32,
@@ -103,18 +120,33 @@ impl SourceInfo {
     }
 }
 
+/// A source with the store that holds its bytes: what reading pixels needs.
+#[derive(Clone, Copy)]
+pub struct StoredSource<'a> {
+    pub store: &'a dyn SourceStore,
+    pub info: &'a SourceInfo,
+}
+
+impl StoredSource<'_> {
+    /// The source's bytes as a stream.
+    pub fn open(&self) -> Result<Box<dyn ReadSeek>, SourceError> {
+        self.store
+            .open(&self.info.locator)
+            .map_err(SourceError::unreadable)
+    }
+}
+
 /// The reductions a JPEG decodes at by DCT scaling: resolution `i` is 1/`DCT_SCALES[i]`.
 pub const DCT_SCALES: [u32; 4] = [1, 2, 4, 8];
 
 /// The stored pixel layout of a JPEG: `L8`, `L16`, `Rgb8` or `Cmyk8`.
-fn jpeg_pixel_format(path: &Path) -> Result<String, SourceError> {
-    let file = File::open(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
+fn jpeg_pixel_format(store: &dyn SourceStore, at: &Locator) -> Result<String, SourceError> {
+    let file = store.open(at).map_err(SourceError::unreadable)?;
     let mut d = jpeg_decoder::Decoder::new(BufReader::new(file));
-    d.read_info()
-        .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    d.read_info().map_err(SourceError::unreadable)?;
     let info = d
         .info()
-        .ok_or_else(|| SourceError::Unreadable("no JPEG frame".into()))?;
+        .ok_or_else(|| SourceError::unreadable("no JPEG frame"))?;
     Ok(match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => "L8",
         jpeg_decoder::PixelFormat::L16 => "L16",
@@ -124,12 +156,21 @@ fn jpeg_pixel_format(path: &Path) -> Result<String, SourceError> {
     .to_string())
 }
 
-/// Opens `path` as an image reader with its format sniffed from the content.
-pub(crate) fn open_reader(path: &Path) -> Result<ImageReader<BufReader<File>>, SourceError> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| SourceError::Unreadable(e.to_string()))?
+/// An image reader over a source, as `image` takes it.
+pub(crate) type Reader = ImageReader<BufReader<Box<dyn ReadSeek>>>;
+
+/// Opens a source as an image reader with its format sniffed from the content.
+pub(crate) fn open_reader(store: &dyn SourceStore, at: &Locator) -> Result<Reader, SourceError> {
+    let file = store.open(at).map_err(SourceError::unreadable)?;
+    let mut reader = ImageReader::new(BufReader::new(file));
+    // The extension is the fallback when the content says nothing: a broken `.jpg` is an
+    // unreadable JPEG, not an unknown format.
+    if let Ok(format) = ImageFormat::from_path(at.as_str()) {
+        reader.set_format(format);
+    }
+    let reader = reader
         .with_guessed_format()
-        .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+        .map_err(SourceError::unreadable)?;
     match reader.format() {
         Some(f) if READABLE.contains(&f) => Ok(reader),
         Some(f) => Err(SourceError::Unsupported(format!("{f:?}"))),
@@ -150,39 +191,44 @@ pub fn swaps_axes(o: Orientation) -> bool {
 
 /// Stored size, orientation and pixel layout from `image`'s decoder for the format.
 fn probe_decoder(
-    mut reader: ImageReader<BufReader<File>>,
-    path: &Path,
+    mut reader: Reader,
+    (store, at): (&dyn SourceStore, &Locator),
     format: ImageFormat,
 ) -> Result<(u32, u32, Orientation, String), SourceError> {
     // Reading a header allocates next to nothing; the decoder's own allocation limits would
     // turn an oversized source into a vague decode error instead of the clear refusal in
     // `probe`.
     reader.no_limits();
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| SourceError::Unreadable(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(SourceError::unreadable)?;
     let (w, h) = decoder.dimensions();
     // A broken EXIF block is not worth refusing the image for: show it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let pixel_format = if format == ImageFormat::Jpeg {
         // The JPEG decoder reports CMYK as the RGB it converts to; read the frame header.
-        jpeg_pixel_format(path)?
+        jpeg_pixel_format(store, at)?
     } else {
         format!("{:?}", decoder.original_color_type())
     };
     Ok((w, h, orientation, pixel_format))
 }
 
-/// Reads the header of `path`: format, oriented size, orientation. Refuses sources larger than
-/// `max_pixels` here, before any pixel is decoded.
-pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
-    let meta = std::fs::metadata(path).map_err(|e| SourceError::Unreadable(e.to_string()))?;
-    let reader = open_reader(path)?;
+/// Reads the header of the source at `at`: format, oriented size, orientation. Refuses
+/// sources larger than `max_pixels` here, before any pixel is decoded.
+pub fn probe(
+    store: &dyn SourceStore,
+    at: &Locator,
+    max_pixels: u64,
+) -> Result<SourceInfo, SourceError> {
+    let meta = store
+        .meta(at)
+        .map_err(SourceError::unreadable)?
+        .ok_or(SourceError::NotFound)?;
+    let reader = open_reader(store, at)?;
     let format = reader.format().expect("open_reader checked the format");
     // Tiled TIFFs are read by Tessera's own tile reader, which also reads the YCbCr JPEG
     // tiles `image`'s TIFF decoder refuses.
     let tiled = if format == ImageFormat::Tiff {
-        tiled::probe(path)?
+        tiled::probe(store.open(at).map_err(SourceError::unreadable)?)?
     } else {
         None
     };
@@ -193,7 +239,7 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
             (first.width, first.height, upright, t.pixel_format, t.levels)
         }
         None => {
-            let (w, h, orientation, pixel_format) = probe_decoder(reader, path, format)?;
+            let (w, h, orientation, pixel_format) = probe_decoder(reader, (store, at), format)?;
             (w, h, orientation, pixel_format, Vec::new())
         }
     };
@@ -207,7 +253,7 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
         });
     }
     if w == 0 || h == 0 {
-        return Err(SourceError::Unreadable("image has no pixels".into()));
+        return Err(SourceError::unreadable("image has no pixels"));
     }
     let (width, height) = if swaps_axes(orientation) {
         (h, w)
@@ -215,14 +261,14 @@ pub fn probe(path: &Path, max_pixels: u64) -> Result<SourceInfo, SourceError> {
         (w, h)
     };
     Ok(SourceInfo {
-        path: path.to_path_buf(),
+        locator: at.clone(),
         format,
         width,
         height,
         orientation,
         pixel_format,
-        bytes: meta.len(),
-        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        bytes: meta.bytes,
+        modified: meta.modified,
         levels,
     })
 }

@@ -32,7 +32,7 @@ pub fn resolve(root: &Path, identifier: &str) -> Result<PathBuf, SourceError> {
     }
     let root = root
         .canonicalize()
-        .map_err(|e| SourceError::Unreadable(format!("image root: {e}")))?;
+        .map_err(|e| SourceError::unreadable(format!("image root: {e}")))?;
     let candidate = root.join(&rel);
     let found = if candidate.is_file() {
         candidate

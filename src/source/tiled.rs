@@ -7,9 +7,7 @@
 //! predictors. Planar layouts, palettes, CMYK and floating point are not read as tiles: such
 //! files report no levels and take the whole-image decoder.
 
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
 
 use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
 use serde::{Deserialize, Serialize};
@@ -21,7 +19,10 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use super::SourceError;
+use super::{ReadSeek, SourceError};
+
+/// A TIFF being read, from whichever store holds it.
+type File = Box<dyn ReadSeek>;
 
 /// One stored resolution of a tiled TIFF, largest first in a pyramid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,14 +44,13 @@ pub struct Window {
     pub h: u32,
 }
 
-fn unreadable(e: impl std::fmt::Display) -> SourceError {
-    SourceError::Unreadable(e.to_string())
+fn unreadable(e: impl Into<crate::error::Cause>) -> SourceError {
+    SourceError::unreadable(e)
 }
 
 /// Tag arrays (tile offsets of a 100k×100k level run to megabytes) may be larger than the
 /// `tiff` crate's 1 MiB default; the tiles themselves are bounded by the tile size.
-fn open(path: &Path) -> Result<Decoder<BufReader<File>>, SourceError> {
-    let file = File::open(path).map_err(unreadable)?;
+fn open(file: File) -> Result<Decoder<BufReader<File>>, SourceError> {
     let mut limits = Limits::default();
     limits.ifd_value_size = 256 << 20;
     Ok(Decoder::new(BufReader::new(file))
@@ -117,8 +117,8 @@ pub struct Tiled {
 /// same pixel layout and a smaller size, largest first. `None` when the first directory is
 /// not tiled (a strip TIFF), its tiles are of a kind not read as tiles, or it is stored
 /// rotated (tiles are read as stored): the whole-image decoder takes those.
-pub fn probe(path: &Path) -> Result<Option<Tiled>, SourceError> {
-    let mut d = open(path)?;
+pub fn probe(file: File) -> Result<Option<Tiled>, SourceError> {
+    let mut d = open(file)?;
     let Some(first) = layout(&mut d) else {
         return Ok(None);
     };
@@ -179,9 +179,9 @@ enum Samples {
     U16(Vec<u16>),
 }
 
-/// Reads `window` of `level` from the TIFF at `path`, decoding only the tiles it touches.
+/// Reads `window` of `level` from the TIFF in `file`, decoding only the tiles it touches.
 pub fn read_window(
-    path: &Path,
+    file: File,
     level: &Level,
     window: Window,
     max_bytes: u64,
@@ -191,15 +191,14 @@ pub fn read_window(
         || window.x.saturating_add(window.w) > level.width
         || window.y.saturating_add(window.h) > level.height
     {
-        return Err(SourceError::Unreadable(format!(
+        return Err(unreadable(format!(
             "window {window:?} is outside the {}x{} level",
             level.width, level.height
         )));
     }
-    let mut d = open(path)?;
+    let mut d = open(file)?;
     d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
-    let layout =
-        layout(&mut d).ok_or_else(|| SourceError::Unreadable("level is no longer tiled".into()))?;
+    let layout = layout(&mut d).ok_or_else(|| unreadable("level is no longer tiled"))?;
     let channels = match layout.color {
         ColorType::Gray(_) => 1,
         ColorType::GrayA(_) => 2,
@@ -213,7 +212,7 @@ pub fn read_window(
     let samples = window.w as usize * window.h as usize * channels;
     let bytes = samples as u64 * if sixteen { 2 } else { 1 };
     if bytes > max_bytes {
-        return Err(SourceError::Unreadable(format!(
+        return Err(unreadable(format!(
             "reading {bytes} bytes is over the decode limit of {max_bytes}"
         )));
     }
@@ -414,12 +413,12 @@ const JFIF_APP0: [u8; 18] = [
 /// The stored JPEG tile `(col, row)` of `level` as a complete JPEG file, when the level's
 /// tiles are JPEG; `None` otherwise.
 pub fn stored_jpeg(
-    path: &Path,
+    file: File,
     level: &Level,
     col: u32,
     row: u32,
 ) -> Result<Option<Vec<u8>>, SourceError> {
-    let mut d = open(path)?;
+    let mut d = open(file)?;
     d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
     match layout(&mut d) {
         Some(l) if l.jpeg => {

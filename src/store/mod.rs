@@ -14,9 +14,13 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::source::SourceInfo;
+use crate::error::{Code, Coded};
+use crate::source::{Locator, SourceInfo};
 
+mod sources;
 pub mod templates;
+
+pub use sources::{AssetError, Freshness, Sources};
 
 /// Why the catalogue failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +31,12 @@ pub enum StoreError {
     Folder(PathBuf, std::io::Error),
     #[error("catalogue row for '{0}' is not readable: {1}")]
     Row(String, String),
+}
+
+impl Coded for StoreError {
+    fn code(&self) -> Code {
+        Code::CatalogueUnavailable
+    }
 }
 
 /// Optional descriptive properties info.json can carry (§5.5, §5.6), from a sidecar file
@@ -110,6 +120,9 @@ const MIGRATIONS: &[&str] = &[
         version      INTEGER,
         content_hash TEXT NOT NULL
      );",
+    // `path` now holds the source's locator in its store (a relative path for files), not
+    // an absolute path: drop the rows so sources are located again.
+    "DELETE FROM assets;",
 ];
 
 /// Opens (creating if needed) the database at `path` in WAL mode and brings its schema up to
@@ -217,7 +230,7 @@ impl Catalogue {
         let asset = Arc::new(Asset {
             identifier: identifier.to_string(),
             source: SourceInfo {
-                path: PathBuf::from(path),
+                locator: Locator::new(path),
                 format: ImageFormat::from_extension(&format)
                     .ok_or_else(|| bad(format!("format {format}")))?,
                 width,
@@ -250,7 +263,7 @@ impl Catalogue {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 asset.identifier,
-                s.path.to_string_lossy(),
+                s.locator.as_str(),
                 s.format.extensions_str()[0],
                 s.width,
                 s.height,
@@ -311,7 +324,7 @@ mod tests {
         Asset {
             identifier: id.into(),
             source: SourceInfo {
-                path: PathBuf::from(format!("/images/{id}.jpg")),
+                locator: Locator::new(format!("{id}.jpg")),
                 format: ImageFormat::Jpeg,
                 width: 600,
                 height: 400,

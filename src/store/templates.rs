@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, from_nanos, nanos, open_database};
+use crate::error::{Code, Coded};
 
 /// A template's working copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,6 +321,15 @@ fn audit(
         params![nanos(at), who, action.as_str(), name, version, content_hash],
     )?;
     Ok(())
+}
+
+impl Coded for TemplateStoreError {
+    fn code(&self) -> Code {
+        match self {
+            TemplateStoreError::Store(e) => e.code(),
+            TemplateStoreError::NoDraft(_) => Code::NoDraft,
+        }
+    }
 }
 
 #[cfg(test)]

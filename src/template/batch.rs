@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 
 use super::model::Template;
 use super::signing::{Keys, Sealed, seal};
+use crate::error::{Code, Coded};
 
 /// Why a CSV could not be sealed.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,12 @@ pub fn seal_csv(job: &SealJob, input: impl Read, output: impl Write) -> Result<u
     }
     writer.flush().map_err(csv::Error::from)?;
     Ok(rows)
+}
+
+impl Coded for BatchError {
+    fn code(&self) -> Code {
+        Code::BadCsv
+    }
 }
 
 #[cfg(test)]

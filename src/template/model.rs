@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::fields::{Field, FieldSpec, Segment, parse};
+use crate::error::{Code, Coded};
 
 /// A template, as stored and as the admin API takes it. Read it with [`parse_template`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -518,6 +519,12 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+impl Coded for Invalid {
+    fn code(&self) -> Code {
+        Code::InvalidTemplate
+    }
 }
 
 #[cfg(test)]

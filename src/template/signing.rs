@@ -106,7 +106,7 @@ impl Refused {
         match self {
             Refused::Missing => "unsigned",
             Refused::Malformed => "malformed",
-            Refused::UnknownKey => "unknown-key",
+            Refused::UnknownKey => "unknown_key",
             Refused::Tampered => "tampered",
             Refused::Expired => "expired",
         }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
+pub mod held;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +15,8 @@ use image::{DynamicImage, Rgb, RgbImage};
 
 /// A running server; killed when dropped.
 pub struct Server {
-    child: Child,
+    /// The `tessera` process; `None` for a server running in this test process.
+    child: Option<Child>,
     /// `http://127.0.0.1:PORT/iiif/3`
     pub base: String,
     /// The image root; its parent holds `cache/` and `data/`.
@@ -95,20 +98,36 @@ impl Server {
             .strip_prefix("tessera listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_global(Some(Duration::from_secs(60)))
-                .build(),
-        );
         Server {
-            child,
+            child: Some(child),
             base,
             log: dir.join("server.log"),
             root,
             _dir: None,
-            agent,
+            agent: agent(),
+        }
+    }
+
+    /// Serves `state` from this test process on a free port (for tests that hold renders
+    /// with hooks); runs until the process ends.
+    pub fn in_process(state: tessera::http::AppState, dir: &Path) -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!(
+            "http://{}{}",
+            listener.local_addr().unwrap(),
+            state.config.server.prefix
+        );
+        let root = state.config.source.root.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(tessera::http::serve_on(listener, state))
+        });
+        Server {
+            child: None,
+            base,
+            log: dir.join("server.log"),
+            root,
+            _dir: None,
+            agent: agent(),
         }
     }
 
@@ -169,10 +188,36 @@ impl Server {
     }
 }
 
+/// A client that never follows redirects nor treats 4xx/5xx as errors.
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until `done` holds: for work a server does in the background (eviction, pyramid
+/// builds). The limit only stops a hang; nothing asserted depends on how fast it is.
+pub fn eventually(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{what}: not after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

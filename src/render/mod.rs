@@ -1,0 +1,554 @@
+//! The render service: one way from a resolved request to bytes, for IIIF images and
+//! personalized images alike.
+//!
+//! [`RenderService::prepare`] (blocking) finds the subject — a catalogued source, or a
+//! template with its fields decided — plans the request against it, names the derivative
+//! with the one cache-key recipe ([`key`]), and checks the client's validators and the cache.
+//! [`RenderService::bytes`] then answers from the cache or renders: once however many
+//! identical requests arrive together (coalescing), admitted against the slot, queue and
+//! memory limits, on the fixed render threads, stored in the cache afterwards, counted in
+//! the metrics. HTTP handlers only translate requests into [`Target`]s and [`Prepared`] into
+//! responses.
+
+mod error;
+pub mod key;
+pub mod templates;
+pub mod validators;
+
+pub use error::RenderError;
+pub use validators::Validators;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::cache::coalesce::Coalescer;
+use crate::cache::{CacheCounters, CacheKey, DerivativeCache, DiskCache};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::iiif::info::{InfoParams, info_json};
+use crate::iiif::{Format, ImageRequest, Limits, Plan, plan};
+use crate::metrics::Metrics;
+use crate::pipeline::admission::{Admission, estimated_bytes};
+use crate::pipeline::pool::RenderPool;
+use crate::pipeline::{RenderOptions, Rendered};
+use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
+use crate::source::{FileStore, SourceInfo, SourceStore, StoredSource};
+use crate::store::{Asset, Catalogue, Sources};
+use crate::template::fields::Fallback;
+use crate::template::request::{Pin, TemplateId};
+use crate::template::signing::Refused;
+use key::{Derivative, Subject, template_group};
+use templates::{Decision, Templates};
+
+/// Points where tests hold a render to make requests overlap for sure, instead of hoping
+/// renders are slow enough.
+pub trait RenderHooks: Send + Sync {
+    /// Runs on the render thread, admitted, before the render starts.
+    fn before_render(&self) {}
+}
+
+/// No hooks: production.
+struct NoHooks;
+impl RenderHooks for NoHooks {}
+
+/// What a request asks for, as the HTTP edge resolved it.
+pub enum Target {
+    /// A source image, by identifier.
+    Image(String),
+    /// A personalized image: the template, and the path and query its fields and signature
+    /// come from.
+    Template {
+        id: TemplateId,
+        path: String,
+        query: Vec<(String, String)>,
+    },
+}
+
+/// What info.json shows besides the image's own size.
+#[derive(Debug, Clone)]
+pub struct InfoSettings {
+    pub tile_size: u32,
+    pub sizes_min_edge: u32,
+    pub preferred_formats: Vec<Format>,
+}
+
+/// A derivative, planned, named and checked against the client's validators and the cache.
+pub struct Prepared {
+    pub key: CacheKey,
+    /// When the subject last changed: the source file, or the template version.
+    pub modified: SystemTime,
+    /// The canonical form of the request, for the `Link` header.
+    pub canonical: String,
+    pub format: Format,
+    /// The client's copy is current: answer 304.
+    pub fresh: bool,
+    /// A template draft: never cached, never 304.
+    pub draft: bool,
+    /// Why an email template's fields were refused (it then shows its defaults).
+    pub refused: Option<Refused>,
+    /// Fields whose values were not used, and why.
+    pub fallbacks: Vec<(String, Fallback)>,
+    /// The derivative from the cache, when there and not `fresh`.
+    hit: Option<Bytes>,
+    job: Job,
+}
+
+/// What rendering a prepared derivative takes.
+enum Job {
+    Source {
+        asset: Arc<Asset>,
+        /// The pyramid to read instead of the source, when it has one.
+        pyramid: Option<Arc<SourceInfo>>,
+        plan: Plan,
+    },
+    Template {
+        name: String,
+        decision: Decision,
+        plan: Plan,
+    },
+}
+
+/// Everything between a resolved request and its bytes, built once at start-up.
+pub struct RenderService {
+    pub sources: Sources,
+    /// Pyramid derivatives of large flat sources; `None` when `pyramid.min_pixels` is 0.
+    pub pyramids: Option<Arc<Pyramids>>,
+    pub cache: Option<Arc<dyn DerivativeCache>>,
+    pub templates: Templates,
+    pub admission: Admission,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    pub options: RenderOptions,
+    pub info: InfoSettings,
+    /// `options.output_fingerprint()`, computed once.
+    fingerprint: String,
+    coalescer: Coalescer<CacheKey, Result<Bytes, Arc<RenderError>>>,
+    /// The threads renders run on, as many as admission has slots.
+    pool: RenderPool,
+    clock: Arc<dyn Clock>,
+    hooks: Arc<dyn RenderHooks>,
+}
+
+impl RenderService {
+    /// Opens the catalogue, the cache and the pyramids with the system clock and no hooks.
+    pub fn open(config: &Config) -> std::io::Result<RenderService> {
+        RenderService::with(config, Arc::new(SystemClock), Arc::new(NoHooks))
+    }
+
+    /// [`Self::open`] with a given clock and hooks.
+    pub fn with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        hooks: Arc<dyn RenderHooks>,
+    ) -> std::io::Result<RenderService> {
+        let context = |what: String| {
+            move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        let root = &config.source.root;
+        let files: Arc<dyn SourceStore> = Arc::new(
+            FileStore::new(root).map_err(context(format!("image root {}", root.display())))?,
+        );
+        let sources = sources(config, files.clone())?;
+        let cache = if config.cache.enabled {
+            let dir = &config.cache.dir;
+            Some(
+                DiskCache::open(dir, config.cache_limits())
+                    .map_err(context(format!("cache folder {}", dir.display())))?,
+            )
+        } else {
+            None
+        };
+        let counters = cache
+            .as_ref()
+            .map_or_else(CacheCounters::default, |c| c.counters().clone());
+        let pyramids = if config.pyramid.min_pixels > 0 {
+            let settings = config.pyramid_settings();
+            let store = FilePyramidStore::open(&settings.dir).map_err(context(format!(
+                "pyramid folder {}",
+                settings.dir.display()
+            )))?;
+            Some(Pyramids::start(
+                settings,
+                files,
+                Arc::new(store),
+                config.data.memory_entries,
+            )?)
+        } else {
+            None
+        };
+        let pyramid_counters = pyramids
+            .as_ref()
+            .map_or_else(PyramidCounters::default, |p| p.counters.clone());
+        let options = config.render_options();
+        let admission = config.admission_limits();
+        Ok(RenderService {
+            sources,
+            pyramids,
+            cache: cache.map(|c| c as Arc<dyn DerivativeCache>),
+            templates: Templates::open(config)?,
+            admission: Admission::new(admission),
+            pool: RenderPool::new(admission.concurrent)?,
+            metrics: Metrics::new(&counters, &pyramid_counters),
+            limits: config.limits(),
+            fingerprint: options.output_fingerprint(),
+            options,
+            info: InfoSettings {
+                tile_size: config.image.tile_size,
+                sizes_min_edge: config.image.sizes_min_edge,
+                preferred_formats: config.preferred_formats().map_err(std::io::Error::other)?,
+            },
+            coalescer: Coalescer::default(),
+            clock,
+            hooks,
+        })
+    }
+
+    /// Requests in a render now, running it or waiting for an identical one.
+    pub fn rendering(&self) -> usize {
+        self.coalescer.callers()
+    }
+
+    /// Unix seconds now, by the service's clock.
+    pub fn unix_now(&self) -> u64 {
+        self.clock.unix_now()
+    }
+
+    /// Plans `request` for `target`, names the derivative and checks `validators` and the
+    /// cache. Blocking: catalogue, template store, cache reads.
+    pub fn prepare(
+        &self,
+        target: &Target,
+        request: &ImageRequest,
+        validators: &Validators,
+    ) -> Result<Prepared, RenderError> {
+        let (job, modified, refused, fallbacks, draft) = match target {
+            Target::Image(identifier) => {
+                let asset = self.sources.asset(identifier)?;
+                let src = &asset.source;
+                let pyramid = self.pyramids.as_ref().and_then(|p| p.for_asset(&asset));
+                let read = pyramid.as_deref().unwrap_or(src);
+                let plan = plan::plan(request, src.width, src.height, &self.limits)?
+                    .with_resolution(&read.resolutions(), read.is_tiled());
+                let modified = src.modified;
+                let job = Job::Source {
+                    asset,
+                    pyramid,
+                    plan,
+                };
+                (job, modified, None, Vec::new(), false)
+            }
+            Target::Template { id, path, query } => {
+                let decided =
+                    self.templates
+                        .decide(id, (path, query), &self.sources, self.clock.unix_now());
+                let refused = match &decided {
+                    Err(RenderError::Refused(why)) => Some(*why),
+                    Ok(d) => d.refused,
+                    Err(_) => None,
+                };
+                if let Some(why) = refused {
+                    self.count_refusal(why);
+                }
+                let decision = decided?;
+                let c = &decision.loaded.template.canvas;
+                let plan = plan::plan(request, c.width, c.height, &self.limits)?;
+                let modified = decision.loaded.modified;
+                let fallbacks = decision.personalized.fallbacks.clone();
+                let job = Job::Template {
+                    name: id.name.clone(),
+                    decision,
+                    plan,
+                };
+                (job, modified, refused, fallbacks, id.pin == Pin::Draft)
+            }
+        };
+        let (plan, subject) = match &job {
+            Job::Source {
+                asset,
+                pyramid,
+                plan,
+            } => (
+                plan,
+                Subject::Source {
+                    content_hash: &asset.content_hash,
+                    from_pyramid: pyramid.is_some(),
+                },
+            ),
+            Job::Template {
+                name,
+                decision,
+                plan,
+            } => (
+                plan,
+                Subject::Template {
+                    name,
+                    content_hash: &decision.loaded.content_hash,
+                    fields: &decision.personalized.normalized,
+                    pictures: &decision.chosen.content_hashes(),
+                },
+            ),
+        };
+        let canonical = plan.canonical();
+        let key = Derivative {
+            subject,
+            canonical: &canonical,
+            settings: &self.fingerprint,
+            format: plan.format,
+        }
+        .key();
+        let format = plan.format;
+        // Drafts are never cached, nor answered 304.
+        let fresh = !draft && validators.not_modified(&key.etag(), modified);
+        let hit = match &self.cache {
+            Some(cache) if !fresh && !draft => cache.get(&key),
+            _ => None,
+        };
+        Ok(Prepared {
+            key,
+            modified,
+            canonical,
+            format,
+            fresh,
+            draft,
+            refused,
+            fallbacks,
+            hit,
+            job,
+        })
+    }
+
+    /// Counts a refused signature or token, by reason.
+    fn count_refusal(&self, why: Refused) {
+        self.metrics
+            .template_refusals
+            .with_label_values(&[why.code()])
+            .inc();
+    }
+
+    /// The bytes of a prepared derivative: from the cache, or rendered — once, however many
+    /// identical requests arrive together — and stored (drafts are not).
+    pub async fn bytes(self: &Arc<Self>, prepared: Prepared) -> Result<Bytes, RenderError> {
+        if let Some(hit) = prepared.hit {
+            return Ok(hit);
+        }
+        let Prepared {
+            key, job, draft, ..
+        } = prepared;
+        let (result, joined) = self
+            .coalescer
+            .run(key.clone(), || self.render(key, job, !draft))
+            .await;
+        if joined {
+            self.metrics.coalesced_waits.inc();
+        }
+        result.map_err(RenderError::Shared)
+    }
+
+    /// One render: the template's budget, admission, a render thread, the cache write.
+    async fn render(
+        self: &Arc<Self>,
+        key: CacheKey,
+        job: Job,
+        store: bool,
+    ) -> Result<Bytes, Arc<RenderError>> {
+        let bytes = match &job {
+            Job::Source { plan, .. } => estimated_bytes(plan),
+            Job::Template { name, decision, .. } => {
+                // Counted once per render, not per waiting request.
+                self.templates
+                    .budget
+                    .take(name, self.clock.unix_now())
+                    .map_err(|s| Arc::new(RenderError::RateLimited(s)))?;
+                let c = &decision.loaded.template.canvas;
+                // The canvas, and a working copy of it.
+                2 * 4 * c.width as u64 * c.height as u64
+            }
+        };
+        let m = &self.metrics;
+        let _admitted = self.admission.admit(bytes).await.map_err(|e| {
+            m.overloaded.inc();
+            Arc::new(RenderError::from(e))
+        })?;
+        m.renders_in_flight.inc();
+        let me = self.clone();
+        let cache = self.cache.clone().filter(|_| store);
+        let rendered = self
+            .pool
+            .run(move || {
+                // A render that finished between our cache lookup and now left its result.
+                if let Some(hit) = cache.as_ref().and_then(|c| c.get_again(&key)) {
+                    return Ok(Err(hit));
+                }
+                me.hooks.before_render();
+                let r = me.run(job, !store)?;
+                if let Some(cache) = &cache
+                    && let Err(e) = cache.put(&key, &r.bytes)
+                {
+                    // Serving the image matters more than keeping it: log and go on.
+                    tracing::warn!(error = %e, "could not write cache entry");
+                }
+                Ok(Ok(r))
+            })
+            .await
+            .map_err(RenderError::from)
+            .and_then(|r| r);
+        m.renders_in_flight.dec();
+        match rendered.map_err(Arc::new)? {
+            Err(hit) => Ok(hit),
+            Ok(r) => {
+                m.renders.inc();
+                m.decode_seconds.observe(r.decode_time.as_secs_f64());
+                m.render_seconds.observe(r.total_time.as_secs_f64());
+                Ok(Bytes::from(r.bytes))
+            }
+        }
+    }
+
+    /// Runs the pipeline for a job. On a render thread.
+    fn run(&self, job: Job, draft: bool) -> Result<Rendered, RenderError> {
+        match job {
+            Job::Source {
+                asset,
+                pyramid,
+                plan,
+            } => {
+                let source = match &pyramid {
+                    Some(p) => StoredSource {
+                        store: self
+                            .pyramids
+                            .as_ref()
+                            .expect("a pyramid comes from the pyramids")
+                            .source_store(),
+                        info: p,
+                    },
+                    None => StoredSource {
+                        store: self.sources.store().as_ref(),
+                        info: &asset.source,
+                    },
+                };
+                Ok(crate::pipeline::render(source, &plan, &self.options)?)
+            }
+            Job::Template { decision, plan, .. } => {
+                let r = self.templates.draw(decision, &plan, &self.options, draft)?;
+                self.metrics
+                    .template_renders
+                    .with_label_values(&[if draft { "draft" } else { "published" }])
+                    .inc();
+                Ok(r)
+            }
+        }
+    }
+
+    /// info.json of an image (without its `id`, which depends on how the request arrived) and
+    /// when it last changed. Blocking.
+    pub fn image_info(
+        &self,
+        identifier: &str,
+        id: &str,
+    ) -> Result<(serde_json::Value, SystemTime), RenderError> {
+        let asset = self.sources.asset(identifier)?;
+        let s = &asset.source;
+        let own_preferred: Option<Vec<Format>> = asset
+            .properties
+            .preferred_formats
+            .as_ref()
+            .map(|fs| fs.iter().filter_map(|f| f.parse().ok()).collect());
+        let tile = self.info.tile_size;
+        let mut doc = info_json(&InfoParams {
+            id,
+            width: s.width,
+            height: s.height,
+            limits: self.limits,
+            tile: s
+                .levels
+                .first()
+                .map_or((tile, tile), |l| (l.tile_width, l.tile_height)),
+            levels: &s.level_sizes(),
+            preferred_formats: own_preferred
+                .as_deref()
+                .unwrap_or(&self.info.preferred_formats),
+            min_size: self.info.sizes_min_edge,
+        });
+        let props = &asset.properties;
+        let obj = doc.as_object_mut().expect("info.json is an object");
+        if let Some(r) = &props.rights {
+            obj.insert("rights".into(), r.clone().into());
+        }
+        for (name, value) in [
+            ("partOf", &props.part_of),
+            ("seeAlso", &props.see_also),
+            ("service", &props.service),
+        ] {
+            if let Some(v) = value {
+                obj.insert(name.into(), v.clone().into());
+            }
+        }
+        Ok((doc, s.modified))
+    }
+
+    /// info.json of a personalized image: its canvas, as any image. Blocking.
+    pub fn template_info(
+        &self,
+        template: &TemplateId,
+        id: &str,
+    ) -> Result<(serde_json::Value, SystemTime), RenderError> {
+        let loaded = self.templates.load(template)?;
+        let c = &loaded.template.canvas;
+        let tile = self.info.tile_size;
+        let doc = info_json(&InfoParams {
+            id,
+            width: c.width,
+            height: c.height,
+            limits: self.limits,
+            tile: (tile, tile),
+            levels: &[],
+            preferred_formats: &self.info.preferred_formats,
+            min_size: self.info.sizes_min_edge,
+        });
+        Ok((doc, loaded.modified))
+    }
+}
+
+/// The catalogued sources of a configuration, read from `store`.
+pub fn sources(config: &Config, store: Arc<dyn SourceStore>) -> std::io::Result<Sources> {
+    let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
+        .map_err(std::io::Error::other)?;
+    Ok(Sources::new(
+        store,
+        config.source.max_pixels,
+        Arc::new(catalogue),
+    ))
+}
+
+/// Removes the cached derivatives of an identifier: every render of every version for a
+/// template (`tpl~name~…`); for an image, those of its catalogued content and, when the file
+/// changed since, of its current content. The admin API and `tessera cache purge` both call
+/// this, so they remove the same entries. Blocking.
+pub fn purge(
+    cache: &dyn DerivativeCache,
+    sources: &Sources,
+    identifier: &str,
+) -> Result<u64, RenderError> {
+    if let Some(id) = TemplateId::parse(identifier) {
+        let id = id.map_err(crate::source::SourceError::BadIdentifier)?;
+        return Ok(cache.purge_group(&template_group(&id.name))?);
+    }
+    let mut groups = Vec::new();
+    if let Some(a) = sources.catalogue().get(identifier)? {
+        groups.push(a.content_hash.clone());
+    }
+    if let Ok(a) = sources.asset(identifier) {
+        groups.push(a.content_hash.clone());
+    }
+    if groups.is_empty() {
+        return Err(crate::source::SourceError::NotFound.into());
+    }
+    groups.dedup();
+    let mut n = 0;
+    for g in groups {
+        n += cache.purge_group(&g)?;
+    }
+    Ok(n)
+}

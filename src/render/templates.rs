@@ -1,0 +1,238 @@
+//! Personalized images: loading template versions, deciding their fields and pictures, and
+//! drawing the canvas the IIIF stages then apply to. Field decisions are the pure
+//! [`crate::template`] functions; drawing is [`crate::overlay`]; this is where they meet the
+//! catalogue, the keys and the caches.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use lru::LruCache;
+
+use super::RenderError;
+use crate::cache::digest;
+use crate::config::Config;
+use crate::iiif::Plan;
+use crate::overlay::{self, Content, Coverage, Fonts, Underlay, load};
+use crate::pipeline::{Decoded, RenderOptions, Rendered, encode, transform};
+use crate::store::Sources;
+use crate::store::templates::TemplateStore;
+use crate::template::fields::{Denylist, Field};
+use crate::template::limit::RenderBudget;
+use crate::template::model::{Template, parse_template};
+use crate::template::request::{
+    Inputs, Personalized, Pin, Policy, TemplateId, compile_fields, inputs, personalize,
+};
+use crate::template::signing::{Keys, Refused};
+
+/// Templates and what rendering them needs, built once at start-up.
+pub struct Templates {
+    pub store: TemplateStore,
+    pub keys: Option<Keys>,
+    pub denylist: Denylist,
+    pub fonts: Fonts,
+    pub coverage: Coverage,
+    pub budget: RenderBudget,
+    pub max_field_chars: usize,
+    pub max_url_bytes: usize,
+    pub cache_control: String,
+    /// Parsed published versions: they never change, so they are parsed once.
+    versions: Mutex<LruCache<(String, u32), Arc<Loaded>>>,
+    /// Drawn underlays (background, base image, leading static layers) by template content
+    /// and base image content.
+    underlays: Mutex<LruCache<String, Arc<Underlay>>>,
+}
+
+/// Underlays kept in memory, and the largest one kept (bytes of pixels): at most 64 MB.
+const UNDERLAYS: usize = 8;
+const MAX_UNDERLAY_BYTES: usize = 8 << 20;
+
+/// A template version (or draft) ready to render.
+pub struct Loaded {
+    pub template: Template,
+    pub fields: BTreeMap<String, Field>,
+    pub content_hash: String,
+    /// When the version was published (the draft: last saved).
+    pub modified: SystemTime,
+}
+
+impl Loaded {
+    fn new(
+        document: &str,
+        content_hash: String,
+        modified: SystemTime,
+    ) -> Result<Loaded, RenderError> {
+        let template = parse_template(document.as_bytes()).map_err(RenderError::InvalidTemplate)?;
+        Ok(Loaded {
+            fields: compile_fields(&template),
+            template,
+            content_hash,
+            modified,
+        })
+    }
+}
+
+/// What personalization decided for one request.
+pub struct Decision {
+    pub loaded: Arc<Loaded>,
+    pub personalized: Personalized,
+    pub chosen: load::Chosen,
+    /// Why the request's fields were refused, when the template is for email and answers
+    /// with its all-defaults image instead of 403.
+    pub refused: Option<Refused>,
+}
+
+impl Templates {
+    /// Opens the template tables of the catalogue database and loads the fonts.
+    pub fn open(config: &Config) -> std::io::Result<Templates> {
+        let fonts = Fonts::load(config.fonts_dir())?;
+        let t = &config.templates;
+        Ok(Templates {
+            store: TemplateStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
+            keys: config.signing_keys().map_err(std::io::Error::other)?,
+            denylist: config.denylist().map_err(std::io::Error::other)?,
+            coverage: fonts.coverage(),
+            fonts,
+            budget: RenderBudget::new(t.renders_per_minute),
+            max_field_chars: t.max_field_chars,
+            max_url_bytes: t.max_url_bytes,
+            cache_control: t.cache_control.clone(),
+            versions: Mutex::new(LruCache::new(NonZeroUsize::new(256).expect("positive"))),
+            underlays: Mutex::new(LruCache::new(
+                NonZeroUsize::new(UNDERLAYS).expect("positive"),
+            )),
+        })
+    }
+
+    /// The template `id` names, or 404. Blocking (SQLite).
+    pub fn load(&self, id: &TemplateId) -> Result<Arc<Loaded>, RenderError> {
+        match id.pin {
+            Pin::Draft => {
+                let d = self
+                    .store
+                    .draft(&id.name)?
+                    .ok_or(RenderError::TemplateNotFound)?;
+                Ok(Arc::new(Loaded::new(
+                    &d.document,
+                    d.content_hash,
+                    d.updated_at,
+                )?))
+            }
+            Pin::Version(v) => {
+                let key = (id.name.clone(), v);
+                if let Some(hit) = self.versions.lock().expect("lock").get(&key) {
+                    return Ok(hit.clone());
+                }
+                let found = self
+                    .store
+                    .version(&id.name, v)?
+                    .ok_or(RenderError::TemplateNotFound)?;
+                let loaded = Arc::new(Loaded::new(
+                    &found.document,
+                    found.content_hash,
+                    found.published_at,
+                )?);
+                self.versions.lock().expect("lock").put(key, loaded.clone());
+                Ok(loaded)
+            }
+        }
+    }
+
+    /// Loads the template, decides its fields (at Unix second `now`) and its pictures.
+    /// Blocking. Refused signatures are an error unless the template is for email.
+    pub fn decide(
+        &self,
+        id: &TemplateId,
+        (path, query): (&str, &[(String, String)]),
+        sources: &Sources,
+        now: u64,
+    ) -> Result<Decision, RenderError> {
+        let loaded = self.load(id)?;
+        let template = &loaded.template;
+        let covers = |s: &str| self.coverage.covers(s);
+        let policy = Policy {
+            keys: self.keys.as_ref(),
+            denylist: &self.denylist,
+            covers: &covers,
+            max_field_chars: self.max_field_chars,
+            now,
+        };
+        let (given, refused) = match inputs(template, id, path, query, &policy) {
+            Ok(given) => (given, None),
+            Err(why) if template.email => (Inputs::default(), Some(why)),
+            Err(why) => return Err(RenderError::Refused(why)),
+        };
+        let personalized = personalize(template, &loaded.fields, &given, &policy);
+        let chosen = load::choose(template, &personalized.layers, sources)?;
+        Ok(Decision {
+            loaded,
+            personalized,
+            chosen,
+            refused,
+        })
+    }
+
+    /// The underlay of a template with its chosen base image: from memory, or drawn (and
+    /// kept, when small enough). Runs on a render thread.
+    fn underlay(
+        &self,
+        loaded: &Loaded,
+        chosen: &load::Chosen,
+        contents: &[Content],
+        options: &RenderOptions,
+    ) -> Result<Arc<Underlay>, RenderError> {
+        let base_hash = chosen
+            .base
+            .as_ref()
+            .map_or("", |b| b.asset.content_hash.as_str());
+        let key = digest(&[
+            loaded.content_hash.as_bytes(),
+            base_hash.as_bytes(),
+            options.output_fingerprint().as_bytes(),
+        ]);
+        if let Some(hit) = self.underlays.lock().expect("lock").get(&key) {
+            return Ok(hit.clone());
+        }
+        let template = &loaded.template;
+        let base = load::read_base(template, chosen, options)?;
+        let under = Arc::new(overlay::with_shaper(&self.fonts, |shaper| {
+            overlay::underlay(template, base.as_ref(), contents, shaper)
+        })?);
+        if under.bytes() <= MAX_UNDERLAY_BYTES {
+            self.underlays.lock().expect("lock").put(key, under.clone());
+        }
+        Ok(under)
+    }
+
+    /// Draws the canvas, then applies the IIIF stages and encodes. Runs on a render thread.
+    pub fn draw(
+        &self,
+        decision: Decision,
+        plan: &Plan,
+        options: &RenderOptions,
+        draft: bool,
+    ) -> Result<Rendered, RenderError> {
+        let start = Instant::now();
+        let Decision {
+            loaded,
+            personalized,
+            chosen,
+            ..
+        } = decision;
+        let template = &loaded.template;
+        let contents = load::read_layers(template, personalized.layers, &chosen, options);
+        let under = self.underlay(&loaded, &chosen, &contents, options)?;
+        let decode_time = start.elapsed();
+        let composed = overlay::with_shaper(&self.fonts, |shaper| {
+            overlay::compose(template, &under, &contents, shaper, draft)
+        })?;
+        let image = transform(Decoded::whole(composed), plan, options.filter)?;
+        let bytes = encode::encode(&image, plan.format, &options.encode)?;
+        Ok(Rendered {
+            bytes,
+            decode_time,
+            total_time: start.elapsed(),
+        })
+    }
+}
