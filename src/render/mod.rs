@@ -441,8 +441,7 @@ impl RenderService {
         }
     }
 
-    /// info.json of an image (without its `id`, which depends on how the request arrived) and
-    /// when it last changed. Blocking.
+    /// info.json of an image, `id` being its base URI, and when it last changed. Blocking.
     pub fn image_info(
         &self,
         identifier: &str,
@@ -455,22 +454,13 @@ impl RenderService {
             .preferred_formats
             .as_ref()
             .map(|fs| fs.iter().filter_map(|f| f.parse().ok()).collect());
-        let tile = self.info.tile_size;
-        let mut doc = info_json(&InfoParams {
+        let stored_tile = s.levels.first().map(|l| (l.tile_width, l.tile_height));
+        let mut doc = self.info_document(
             id,
-            width: s.width,
-            height: s.height,
-            limits: self.limits,
-            tile: s
-                .levels
-                .first()
-                .map_or((tile, tile), |l| (l.tile_width, l.tile_height)),
-            levels: &s.level_sizes(),
-            preferred_formats: own_preferred
-                .as_deref()
-                .unwrap_or(&self.info.preferred_formats),
-            min_size: self.info.sizes_min_edge,
-        });
+            (s.width, s.height),
+            (stored_tile, &s.level_sizes()),
+            own_preferred.as_deref(),
+        );
         let props = &asset.properties;
         let obj = doc.as_object_mut().expect("info.json is an object");
         if let Some(r) = &props.rights {
@@ -488,7 +478,8 @@ impl RenderService {
         Ok((doc, s.modified))
     }
 
-    /// info.json of a personalized image: its canvas, as any image. Blocking.
+    /// info.json of a personalized image, its canvas as any image, and when its version was
+    /// published. Blocking.
     pub fn template_info(
         &self,
         template: &TemplateId,
@@ -496,18 +487,30 @@ impl RenderService {
     ) -> Result<(serde_json::Value, SystemTime), RenderError> {
         let loaded = self.templates.load(template)?;
         let c = &loaded.template.canvas;
-        let tile = self.info.tile_size;
-        let doc = info_json(&InfoParams {
-            id,
-            width: c.width,
-            height: c.height,
-            limits: self.limits,
-            tile: (tile, tile),
-            levels: &[],
-            preferred_formats: &self.info.preferred_formats,
-            min_size: self.info.sizes_min_edge,
-        });
+        let doc = self.info_document(id, (c.width, c.height), (None, &[]), None);
         Ok((doc, loaded.modified))
+    }
+
+    /// info.json for an image of `size`, with its stored tile size and levels when it has
+    /// them (else the configured tile size) and its own preferred formats when it has them.
+    fn info_document(
+        &self,
+        id: &str,
+        (width, height): (u32, u32),
+        (stored_tile, levels): (Option<(u32, u32)>, &[(u32, u32)]),
+        preferred: Option<&[Format]>,
+    ) -> serde_json::Value {
+        let tile = self.info.tile_size;
+        info_json(&InfoParams {
+            id,
+            width,
+            height,
+            limits: self.limits,
+            tile: stored_tile.unwrap_or((tile, tile)),
+            levels,
+            preferred_formats: preferred.unwrap_or(&self.info.preferred_formats),
+            min_size: self.info.sizes_min_edge,
+        })
     }
 }
 
