@@ -1,9 +1,12 @@
 //! Configuration: the embedded default `config.toml`, an optional file on top, then
 //! `TESSERA_<SECTION>_<KEY>` environment variables, then command-line settings.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use toml::{Table, Value};
 
 use crate::iiif::{Format, Limits};
@@ -91,7 +94,39 @@ pub struct RenderConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    pub token: String,
+    /// Empty: the admin API refuses every request.
+    pub token: Secret,
+}
+
+/// A secret setting: `Debug` never prints it, nor does a configuration error.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "(unset)"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        // Through a TOML value, not `String`: serde's type errors quote what they got (an
+        // unquoted numeric token from the environment reads as an integer), printing it.
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Secret(s)),
+            _ => Err(D::Error::custom("must be a string")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,13 +137,31 @@ pub struct ImageConfig {
     pub max_area: u64,
     pub tile_size: u32,
     pub sizes_min_edge: u32,
-    pub resize_filter: String,
+    #[serde(deserialize_with = "from_text")]
+    pub resize_filter: Filter,
     pub jpeg_quality: u8,
     pub jpeg_progressive: bool,
     pub jpeg_passthrough: bool,
     pub webp_quality: f32,
     pub png_level: u8,
-    pub preferred_formats: Vec<String>,
+    #[serde(deserialize_with = "from_texts")]
+    pub preferred_formats: Vec<Format>,
+}
+
+/// A value written as text, parsed with its `FromStr` (whose error says what is wrong; TOML
+/// adds the key).
+fn from_text<'de, D: Deserializer<'de>, T: FromStr<Err: Display>>(d: D) -> Result<T, D::Error> {
+    String::deserialize(d)?.parse().map_err(D::Error::custom)
+}
+
+/// A list of values written as text, each parsed with its `FromStr`.
+fn from_texts<'de, D: Deserializer<'de>, T: FromStr<Err: Display>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| s.parse().map_err(D::Error::custom))
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,10 +171,12 @@ pub struct PyramidConfig {
     pub jpeg_quality: u8,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplatesConfig {
-    pub keys: Words,
+    /// The URL signing and sealing keys, `None` when none are configured.
+    #[serde(deserialize_with = "signing_keys")]
+    pub keys: Option<Keys>,
     pub denylist: Words,
     pub denylist_file: PathBuf,
     pub max_field_chars: usize,
@@ -131,21 +186,25 @@ pub struct TemplatesConfig {
     pub cache_control: String,
 }
 
-impl std::fmt::Debug for TemplatesConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print secrets.
-        f.debug_struct("TemplatesConfig")
-            .field("keys", &self.keys.items().len())
-            .field("max_field_chars", &self.max_field_chars)
-            .field("max_url_bytes", &self.max_url_bytes)
-            .field("renders_per_minute", &self.renders_per_minute)
-            .finish_non_exhaustive()
+/// `templates.keys`: `"id:secret"` words.
+fn signing_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Keys>, D::Error> {
+    let items = Words::deserialize(d)?.items();
+    if items.is_empty() {
+        return Ok(None);
     }
+    let mut keys = Vec::new();
+    for item in items {
+        let (id, secret) = item
+            .split_once(':')
+            .ok_or_else(|| D::Error::custom("each key is \"id:secret\""))?;
+        keys.push((id.trim().to_string(), secret.as_bytes().to_vec()));
+    }
+    Keys::new(keys).map(Some).map_err(D::Error::custom)
 }
 
 /// A list of strings, from TOML as an array or, as environment variables give it, one
 /// comma-separated string.
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Words {
     List(Vec<String>),
@@ -170,7 +229,15 @@ impl Words {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// Checked at load: tracing would silently ignore a filter it cannot parse.
+    #[serde(deserialize_with = "log_filter")]
     pub level: String,
+}
+
+fn log_filter<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let level = String::deserialize(d)?;
+    tracing_subscriber::EnvFilter::try_new(&level).map_err(D::Error::custom)?;
+    Ok(level)
 }
 
 /// Merges `over` into `base`, table by table.
@@ -280,9 +347,6 @@ impl Config {
         if self.image.tile_size == 0 {
             return invalid("image.tile_size must be positive".into());
         }
-        self.filter().map_err(ConfigError::Invalid)?;
-        self.signing_keys().map_err(ConfigError::Invalid)?;
-        self.preferred_formats().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -341,26 +405,10 @@ impl Config {
         }
     }
 
-    fn filter(&self) -> Result<Filter, String> {
-        self.image.resize_filter.parse()
-    }
-
-    /// `image.preferred_formats` as formats.
-    pub fn preferred_formats(&self) -> Result<Vec<Format>, String> {
-        self.image
-            .preferred_formats
-            .iter()
-            .map(|f| {
-                f.parse()
-                    .map_err(|e| format!("image.preferred_formats: {e}"))
-            })
-            .collect()
-    }
-
     /// Pipeline settings.
     pub fn render_options(&self) -> RenderOptions {
         RenderOptions {
-            filter: self.filter().expect("validated at load"),
+            filter: self.image.resize_filter,
             encode: EncodeOptions {
                 jpeg_quality: self.image.jpeg_quality,
                 jpeg_progressive: self.image.jpeg_progressive,
@@ -387,24 +435,6 @@ impl Config {
             }
         }
         self
-    }
-
-    /// The URL signing and sealing keys, `None` when none are configured.
-    pub fn signing_keys(&self) -> Result<Option<Keys>, String> {
-        let items = self.templates.keys.items();
-        if items.is_empty() {
-            return Ok(None);
-        }
-        let mut keys = Vec::new();
-        for item in items {
-            let (id, secret) = item
-                .split_once(':')
-                .ok_or("templates.keys: each key is \"id:secret\"")?;
-            keys.push((id.trim().to_string(), secret.as_bytes().to_vec()));
-        }
-        Keys::new(keys)
-            .map(Some)
-            .map_err(|e| format!("templates.keys: {e}"))
     }
 
     /// The word denylist: `templates.denylist` and the words of `templates.denylist_file`.
@@ -483,40 +513,96 @@ mod tests {
         .unwrap();
         assert_eq!(c.image.jpeg_quality, 75);
         assert_eq!(c.image.webp_quality, 60.0);
-        assert_eq!(c.image.preferred_formats, vec!["webp"]);
+        assert_eq!(c.image.preferred_formats, vec![Format::Webp]);
         assert_eq!(c.server.base_url, "https://x.org/iiif");
+    }
+
+    fn set(s: &str) -> Overrides {
+        Overrides {
+            file: None,
+            settings: vec![s.into()],
+        }
     }
 
     #[test]
     fn mistakes_are_reported() {
-        let o = |s: &str| Overrides {
-            file: None,
-            settings: vec![s.into()],
-        };
         assert!(matches!(
-            Config::load(&o("image.nope=1"), env(&[])),
+            Config::load(&set("image.nope=1"), env(&[])),
             Err(ConfigError::UnknownKey(_))
         ));
         assert!(matches!(
-            Config::load(&o("image.jpeg_quality"), env(&[])),
+            Config::load(&set("image.jpeg_quality"), env(&[])),
             Err(ConfigError::Setting(_))
         ));
         assert!(matches!(
-            Config::load(&o("image.resize_filter=cubic"), env(&[])),
+            Config::load(&set("server.prefix=iiif"), env(&[])),
             Err(ConfigError::Invalid(_))
         ));
         assert!(matches!(
-            Config::load(&o("server.prefix=iiif"), env(&[])),
-            Err(ConfigError::Invalid(_))
-        ));
-        assert!(matches!(
-            Config::load(&o("image.jpeg_quality=\"high\""), env(&[])),
+            Config::load(&set("image.jpeg_quality=\"high\""), env(&[])),
             Err(ConfigError::Parse(..))
         ));
-        assert!(matches!(
-            Config::load(&o("templates.keys=k1:short"), env(&[])),
-            Err(ConfigError::Invalid(_))
-        ));
+    }
+
+    #[test]
+    fn typed_settings_are_parsed_at_load_and_errors_name_the_key() {
+        let c = Config::load(&set("image.resize_filter=\"mitchell\""), env(&[])).unwrap();
+        assert_eq!(c.render_options().filter, Filter::Mitchell);
+        for (setting, key, why) in [
+            ("image.resize_filter=cubic", "image.resize_filter", "cubic"),
+            (
+                "image.preferred_formats=[\"jpg\", \"bmp\"]",
+                "image.preferred_formats",
+                "bmp",
+            ),
+            ("templates.keys=k1:short", "templates.keys", "32 bytes"),
+            ("templates.keys=nocolon", "templates.keys", "id:secret"),
+            (
+                "templates.keys=[\"a b:12345678901234567890123456789012\"]",
+                "templates.keys",
+                "a b",
+            ),
+            ("log.level=\"tessera=loud\"", "log.level", "level filter"),
+        ] {
+            let err = Config::load(&set(setting), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(why), "{setting}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let token = "admin-token-admin-token";
+        let secret = "k".repeat(40);
+        let c = Config::load(
+            &Overrides::default(),
+            env(&[
+                ("TESSERA_ADMIN_TOKEN", token),
+                ("TESSERA_TEMPLATES_KEYS", &format!("k1:{secret}")),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.admin.token.as_bytes(), token.as_bytes());
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains(token) && !printed.contains(&secret),
+            "{printed}"
+        );
+        assert!(printed.contains("<redacted>") && printed.contains("k1"));
+        let unset = Config::load(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(format!("{:?}", unset.admin.token), "(unset)");
+        // A token that reads as a number is refused without being quoted.
+        let err = Config::load(
+            &Overrides::default(),
+            env(&[("TESSERA_ADMIN_TOKEN", "918273645")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("admin.token") && !err.contains("918273645"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -533,11 +619,11 @@ mod tests {
             ]),
         )
         .unwrap();
-        let keys = c.signing_keys().unwrap().unwrap();
+        let keys = c.templates.keys.as_ref().unwrap();
         assert_eq!(format!("{keys:?}"), r#"Keys { ids: ["k2", "k1"] }"#);
         assert!(!format!("{:?}", c.templates).contains(&secret));
         assert!(c.denylist().unwrap().denies("SPAM offer"));
         let none = Config::load(&Overrides::default(), env(&[])).unwrap();
-        assert!(none.signing_keys().unwrap().is_none());
+        assert!(none.templates.keys.is_none());
     }
 }

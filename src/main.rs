@@ -325,7 +325,9 @@ fn seal(
     valid_for: Option<u64>,
 ) -> Result<(), String> {
     let keys = config
-        .signing_keys()?
+        .templates
+        .keys
+        .clone()
         .ok_or("no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)")?;
     let store = TemplateStore::open(&config.catalogue_path()).map_err(|e| e.to_string())?;
     let found = store

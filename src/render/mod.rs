@@ -197,7 +197,7 @@ impl RenderService {
             info: InfoSettings {
                 tile_size: config.image.tile_size,
                 sizes_min_edge: config.image.sizes_min_edge,
-                preferred_formats: config.preferred_formats().map_err(std::io::Error::other)?,
+                preferred_formats: config.image.preferred_formats.clone(),
             },
             coalescer: Coalescer::default(),
             clock,

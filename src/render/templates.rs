@@ -90,7 +90,7 @@ impl Templates {
         let t = &config.templates;
         Ok(Templates {
             store: TemplateStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
-            keys: config.signing_keys().map_err(std::io::Error::other)?,
+            keys: config.templates.keys.clone(),
             denylist: config.denylist().map_err(std::io::Error::other)?,
             coverage: fonts.coverage(),
             fonts,
