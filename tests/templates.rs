@@ -323,6 +323,11 @@ fn the_admin_api_explains_bad_templates() {
     assert_eq!(r.status, 422);
     assert!(r.text().contains("$.layers[2].font"), "{}", r.text());
     let mut doc = badge(false);
+    doc["layers"][2]["color"] = "navy".into();
+    let r = admin(&s, "PUT", "templates/badge", doc.to_string().as_bytes());
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("$.layers[2].color"), "{}", r.text());
+    let mut doc = badge(false);
     doc["layers"][4]["default"] = "nobody".into();
     let r = admin(&s, "PUT", "templates/badge", doc.to_string().as_bytes());
     assert!(r.text().contains("$.layers[4].default"), "{}", r.text());

@@ -9,7 +9,7 @@ use image::DynamicImage;
 use super::{Content, area_px, fitted_size};
 use crate::iiif::grammar::Region;
 use crate::pipeline::{PipelineError, RenderOptions, read_region};
-use crate::source::{SourceError, SourceStore, StoredSource};
+use crate::source::{SourceStore, StoredSource};
 use crate::store::{Asset, AssetError, Sources};
 use crate::template::model::{Fit, Layer, Template};
 
@@ -64,10 +64,7 @@ pub fn choose(
         Some(b) => Some(Picture {
             asset: sources.asset(&b.identifier)?,
             store: sources.store().clone(),
-            region: b
-                .region
-                .parse()
-                .map_err(|_| AssetError::from(SourceError::BadIdentifier("base region")))?,
+            region: b.region,
         }),
         None => None,
     };

@@ -16,7 +16,7 @@ use image::{DynamicImage, RgbaImage};
 use tiny_skia::{FillRule, Mask, Paint, PathBuilder, Pixmap, Rect, Transform};
 
 use crate::error::{Code, Coded};
-use crate::template::model::{Area, Canvas, Fit, Layer, ShapeKind, Template, VAlign, parse_color};
+use crate::template::model::{Area, Canvas, Color, Fit, Layer, ShapeKind, Template, VAlign};
 pub use fonts::{Coverage, Fonts};
 use text::{Target, TextStyle};
 
@@ -39,12 +39,11 @@ pub enum Content {
 /// A layer's box in canvas pixels: x, y, width, height.
 pub fn area_px(area: &Area, canvas: &Canvas) -> [f32; 4] {
     let (w, h) = (canvas.width, canvas.height);
-    let px = |l: &crate::template::model::Length, side| l.px(side).unwrap_or(0.0) as f32;
     [
-        px(&area.x, w),
-        px(&area.y, h),
-        px(&area.width, w),
-        px(&area.height, h),
+        area.x.px(w) as f32,
+        area.y.px(h) as f32,
+        area.width.px(w) as f32,
+        area.height.px(h) as f32,
     ]
 }
 
@@ -149,10 +148,10 @@ fn draw_picture(canvas: &mut Pixmap, picture: &DynamicImage, bx: [f32; 4], circl
     }
 }
 
-fn paint_of(color: [u8; 4], opacity: f32) -> Paint<'static> {
+fn paint_of(Color([r, g, b, a]): Color, opacity: f32) -> Paint<'static> {
     let mut paint = Paint::default();
-    let a = (color[3] as f32 * opacity.clamp(0.0, 1.0)).round() as u8;
-    paint.set_color_rgba8(color[0], color[1], color[2], a);
+    let a = (a as f32 * opacity.clamp(0.0, 1.0)).round() as u8;
+    paint.set_color_rgba8(r, g, b, a);
     paint.anti_alias = true;
     paint
 }
@@ -220,8 +219,8 @@ pub fn underlay(
     let c = &template.canvas;
     let mut pixmap =
         Pixmap::new(c.width, c.height).ok_or(OverlayError::Canvas(c.width, c.height))?;
-    if let Some(bg) = c.background.as_deref().and_then(parse_color) {
-        pixmap.fill(tiny_skia::Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+    if let Some(Color([r, g, b, a])) = c.background {
+        pixmap.fill(tiny_skia::Color::from_rgba8(r, g, b, a));
     }
     if let Some(base) = base {
         let whole = [0.0, 0.0, c.width as f32, c.height as f32];
@@ -297,10 +296,10 @@ fn draw_layers(
                     }
                     ShapeKind::Rounded => rounded_rect(x, y, w, h, s.radius),
                 };
-                if let (Some(path), Some(color)) = (path, parse_color(&s.fill)) {
+                if let Some(path) = path {
                     canvas.fill_path(
                         &path,
-                        &paint_of(color, s.opacity),
+                        &paint_of(s.fill, s.opacity),
                         FillRule::Winding,
                         Transform::identity(),
                         None,
@@ -312,14 +311,13 @@ fn draw_layers(
             }
             (Layer::Text(t), Content::Text(text)) => {
                 let [x, y, w, h] = area_px(&t.area, c);
-                let color = parse_color(&t.color).unwrap_or([0, 0, 0, 255]);
                 let style = TextStyle {
                     family: &t.font,
                     weight: t.weight,
                     size: t.size,
                     min_size: t.min_size.unwrap_or(t.size),
                     line_height: t.line_height,
-                    color,
+                    color: t.color,
                     align: t.align,
                     valign: t.valign,
                     max_lines: t.max_lines,
@@ -331,7 +329,7 @@ fn draw_layers(
                     width,
                     height,
                 };
-                laid.draw(shaper, &mut target, (x, y), h, color, t.valign);
+                laid.draw(shaper, &mut target, (x, y), h, t.color, t.valign);
             }
             // An image layer with nothing readable stays empty.
             _ => {}
@@ -343,7 +341,7 @@ fn draw_layers(
 /// reading "DRAFT PREVIEW", so a preview is never mistaken for (or sent as) the real thing.
 fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
-    let red = [214, 40, 40, 255];
+    let red = Color([214, 40, 40, 255]);
     let edge = (w.min(h) * 0.02).max(2.0);
     let band_h = (h * 0.2).max(12.0);
     let band_y = (h - band_h) / 2.0;
@@ -377,7 +375,7 @@ fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
         size: band_h * 0.7,
         min_size: 4.0,
         line_height: 1.2,
-        color: [255, 255, 255, 255],
+        color: Color([255, 255, 255, 255]),
         align: crate::template::model::Align::Center,
         valign: VAlign::Middle,
         max_lines: 1,

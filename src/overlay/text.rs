@@ -7,7 +7,7 @@ use cosmic_text::{Attrs, Buffer, Family, FontSystem, Metrics, Shaping, Weight, W
 
 use super::Shaper;
 
-use crate::template::model::{Align, VAlign};
+use crate::template::model::{Align, Color, VAlign};
 
 /// How a text layer is set.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct TextStyle<'a> {
     pub min_size: f32,
     /// Multiple of the size.
     pub line_height: f32,
-    pub color: [u8; 4],
+    pub color: Color,
     pub align: Align,
     pub valign: VAlign,
     pub max_lines: u32,
@@ -192,7 +192,7 @@ impl Laid {
         target: &mut Target,
         (x, y): (f32, f32),
         height: f32,
-        color: [u8; 4],
+        color: Color,
         valign: VAlign,
     ) {
         let dy = match valign {
@@ -201,7 +201,7 @@ impl Laid {
             VAlign::Bottom => height - self.height,
         };
         let (ox, oy) = (x.round() as i32, (y + dy).round() as i32);
-        let [r, g, b, a] = color;
+        let Color([r, g, b, a]) = color;
         let base = cosmic_text::Color::rgba(r, g, b, a);
         let (tw, th) = (target.width as i32, target.height as i32);
         self.buffer.draw(
@@ -246,7 +246,7 @@ mod tests {
             size,
             min_size,
             line_height: 1.2,
-            color: [255, 255, 255, 255],
+            color: Color([255, 255, 255, 255]),
             align: Align::Left,
             valign: VAlign::Top,
             max_lines,
@@ -343,7 +343,7 @@ mod tests {
             &mut target,
             (-5.0, 0.0),
             60.0,
-            [255, 0, 0, 255],
+            Color([255, 0, 0, 255]),
             VAlign::Middle,
         );
         let inked = data.chunks(4).filter(|p| p[3] > 128).count();

@@ -1,12 +1,18 @@
 //! A personalized-image template as JSON: a canvas, fields, and layers drawn in order. Parsing
 //! and validation are pure; every error names the offending JSON path (`$.layers[2].size`).
+//! Colours, lengths and the base region are typed as the document is read, so a bad one is
+//! refused when the template is saved and drawing never parses text.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::fields::{Field, FieldSpec, Segment, parse};
 use crate::error::{Code, Coded};
+use crate::iiif::grammar::Region;
 
 /// A template, as stored and as the admin API takes it. Read it with [`parse_template`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,9 +35,9 @@ pub struct Template {
 pub struct Canvas {
     pub width: u32,
     pub height: u32,
-    /// Fill colour under everything, `#rgb`, `#rrggbb` or `#rrggbbaa`.
+    /// Fill colour under everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub background: Option<String>,
+    pub background: Option<Color>,
     /// A Tessera identifier drawn to cover the canvas, optionally a region of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Base>,
@@ -41,33 +47,135 @@ pub struct Canvas {
 #[serde(deny_unknown_fields)]
 pub struct Base {
     pub identifier: String,
-    /// An IIIF region (`full`, `x,y,w,h`, `pct:…`, `square`).
-    #[serde(default = "full")]
-    pub region: String,
+    /// An IIIF region, written `full`, `square`, `x,y,w,h` or `pct:x,y,w,h`.
+    #[serde(default = "full", with = "region")]
+    pub region: Region,
 }
 
-fn full() -> String {
-    "full".into()
+fn full() -> Region {
+    Region::Full
 }
 
-/// A length: pixels, or a percentage of the canvas side as `"12.5%"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// A base region as the document writes it.
+mod region {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(r: &Region, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(r)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Region, D::Error> {
+        String::deserialize(d)?.parse().map_err(|_| {
+            de::Error::custom("not an IIIF region (full, square, x,y,w,h or pct:x,y,w,h)")
+        })
+    }
+}
+
+/// An RGBA colour (straight alpha), written `#rgb`, `#rrggbb` or `#rrggbbaa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Color(pub [u8; 4]);
+
+impl Color {
+    pub const BLACK: Color = Color([0, 0, 0, 255]);
+}
+
+impl FromStr for Color {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Color, Self::Err> {
+        const BAD: &str = "not a #rgb, #rrggbb or #rrggbbaa colour";
+        let digits: Vec<u8> = s
+            .strip_prefix('#')
+            .ok_or(BAD)?
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect::<Option<_>>()
+            .ok_or(BAD)?;
+        let byte = |i: usize| digits[i] * 16 + digits[i + 1];
+        match digits.len() {
+            3 => Ok(Color([digits[0] * 17, digits[1] * 17, digits[2] * 17, 255])),
+            6 => Ok(Color([byte(0), byte(2), byte(4), 255])),
+            8 => Ok(Color([byte(0), byte(2), byte(4), byte(6)])),
+            _ => Err(BAD),
+        }
+    }
+}
+
+/// `#rrggbb`, or `#rrggbbaa` when not opaque.
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [r, g, b, a] = self.0;
+        write!(f, "#{r:02x}{g:02x}{b:02x}")?;
+        if a != 255 {
+            write!(f, "{a:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Color {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Color {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Color, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A length: pixels (a JSON number), or a percentage of the canvas side (`"12.5%"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Length {
     Px(f64),
-    Relative(String),
+    Percent(f64),
 }
 
 impl Length {
-    /// Pixels on a canvas side of `side` pixels; `None` when the text is not `N%`.
-    pub fn px(&self, side: u32) -> Option<f64> {
+    /// Pixels on a canvas side of `side` pixels.
+    pub fn px(self, side: u32) -> f64 {
         match self {
-            Length::Px(v) => Some(*v),
-            Length::Relative(s) => {
-                let n: f64 = s.strip_suffix('%')?.trim().parse().ok()?;
-                Some(n / 100.0 * side as f64)
+            Length::Px(v) => v,
+            Length::Percent(n) => n / 100.0 * side as f64,
+        }
+    }
+}
+
+impl Serialize for Length {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Length::Px(v) => s.serialize_f64(v),
+            Length::Percent(n) => s.collect_str(&format_args!("{n}%")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Length {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Length, D::Error> {
+        struct LengthVisitor;
+        impl Visitor<'_> for LengthVisitor {
+            type Value = Length;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of pixels or \"N%\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Length, E> {
+                Ok(Length::Px(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Length, E> {
+                Ok(Length::Px(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Length, E> {
+                Ok(Length::Px(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Length, E> {
+                v.strip_suffix('%')
+                    .and_then(|n| n.trim().parse().ok())
+                    .map(Length::Percent)
+                    .ok_or_else(|| E::custom("must be a number of pixels or \"N%\""))
             }
         }
+        d.deserialize_any(LengthVisitor)
     }
 }
 
@@ -136,7 +244,7 @@ pub struct TextLayer {
     #[serde(default = "line_height")]
     pub line_height: f32,
     #[serde(default = "black")]
-    pub color: String,
+    pub color: Color,
     #[serde(default)]
     pub align: Align,
     #[serde(default)]
@@ -153,8 +261,8 @@ fn regular() -> u16 {
 fn line_height() -> f32 {
     1.2
 }
-fn black() -> String {
-    "#000000".into()
+fn black() -> Color {
+    Color::BLACK
 }
 fn one() -> u32 {
     1
@@ -201,7 +309,7 @@ pub struct ShapeLayer {
     /// Corner radius of a rounded rectangle, pixels.
     #[serde(default)]
     pub radius: f32,
-    pub fill: String,
+    pub fill: Color,
     #[serde(default = "opaque")]
     pub opacity: f32,
 }
@@ -289,31 +397,8 @@ pub fn parse_template(json: &[u8]) -> Result<Template, Invalid> {
     Ok(template)
 }
 
-/// Parses `#rgb`, `#rrggbb` or `#rrggbbaa`.
-pub fn parse_color(s: &str) -> Option<[u8; 4]> {
-    let hex = s.strip_prefix('#')?;
-    let digits: Vec<u8> = hex
-        .chars()
-        .map(|c| c.to_digit(16).map(|d| d as u8))
-        .collect::<Option<_>>()?;
-    match digits.len() {
-        3 => Some([digits[0] * 17, digits[1] * 17, digits[2] * 17, 255]),
-        6 | 8 => {
-            let byte = |i: usize| digits[i] * 16 + digits[i + 1];
-            Some([
-                byte(0),
-                byte(2),
-                byte(4),
-                if digits.len() == 8 { byte(6) } else { 255 },
-            ])
-        }
-        _ => None,
-    }
-}
-
 impl Template {
-    /// Checks what the JSON types cannot: sizes, colours, lengths, merge tags and the fields
-    /// they name.
+    /// Checks what the JSON types cannot: sizes, lengths, merge tags and the fields they name.
     pub fn validate(&self) -> Result<(), Invalid> {
         let bad = |path: String, reason: &str| Invalid {
             path,
@@ -324,22 +409,6 @@ impl Template {
             if side == 0 || side > MAX_SIDE {
                 return Err(bad(format!("$.canvas.{name}"), "must be 1 to 8192 pixels"));
             }
-        }
-        if let Some(bg) = &c.background
-            && parse_color(bg).is_none()
-        {
-            return Err(bad(
-                "$.canvas.background".into(),
-                "not a #rgb, #rrggbb or #rrggbbaa colour",
-            ));
-        }
-        if let Some(b) = &c.base
-            && b.region.parse::<crate::iiif::grammar::Region>().is_err()
-        {
-            return Err(bad(
-                "$.canvas.base.region".into(),
-                "not an IIIF region (full, square, x,y,w,h or pct:x,y,w,h)",
-            ));
         }
         if c.background.is_none() && c.base.is_none() {
             return Err(bad(
@@ -380,19 +449,17 @@ impl Template {
             ("width", &area.width, w, true),
             ("height", &area.height, h, true),
         ] {
-            match len.px(side) {
-                Some(v) if v.is_finite() && (v > 0.0 || (!positive && v >= 0.0)) => {}
-                _ => {
-                    let what = if positive {
-                        "a positive"
-                    } else {
-                        "a non-negative"
-                    };
-                    return Err(bad(
-                        &format!("box.{name}"),
-                        &format!("must be {what} number of pixels or \"N%\""),
-                    ));
-                }
+            let v = len.px(side);
+            if !(v.is_finite() && (v > 0.0 || (!positive && v >= 0.0))) {
+                let what = if positive {
+                    "a positive"
+                } else {
+                    "a non-negative"
+                };
+                return Err(bad(
+                    &format!("box.{name}"),
+                    &format!("must be {what} number of pixels or \"N%\""),
+                ));
             }
         }
         match layer {
@@ -414,9 +481,6 @@ impl Template {
                 if !(100..=900).contains(&t.weight) {
                     return Err(bad("weight", "must be 100 to 900"));
                 }
-                if parse_color(&t.color).is_none() {
-                    return Err(bad("color", "not a #rgb, #rrggbb or #rrggbbaa colour"));
-                }
             }
             Layer::Image(l) => {
                 let segments = parse(&l.source).map_err(|e| bad("source", &e.to_string()))?;
@@ -426,9 +490,6 @@ impl Template {
                 }
             }
             Layer::Shape(s) => {
-                if parse_color(&s.fill).is_none() {
-                    return Err(bad("fill", "not a #rgb, #rrggbb or #rrggbbaa colour"));
-                }
                 if !(0.0..=1.0).contains(&s.opacity) {
                     return Err(bad("opacity", "must be 0 to 1"));
                 }
@@ -572,6 +633,9 @@ mod tests {
         let cases = [
             ("/canvas/width", json!(0), "$.canvas.width"),
             ("/canvas/background", json!("blue"), "$.canvas.background"),
+            ("/layers/0/fill", json!("#ff00"), "$.layers[0].fill"),
+            ("/layers/1/color", json!("white"), "$.layers[1].color"),
+            ("/layers/1/color", json!(255), "$.layers[1].color"),
             ("/layers/1/size", json!("big"), "$.layers[1].size"),
             ("/layers/1/min_size", json!(90), "$.layers[1].min_size"),
             ("/layers/1/text", json!("Hi {{ nme }}"), "$.layers[1].text"),
@@ -581,6 +645,13 @@ mod tests {
                 json!("wide"),
                 "$.layers[0].box.width",
             ),
+            (
+                "/layers/0/box/height",
+                json!("0%"),
+                "$.layers[0].box.height",
+            ),
+            ("/layers/0/box/x", json!(-1), "$.layers[0].box.x"),
+            ("/layers/0/box/y", json!(true), "$.layers[0].box.y"),
             ("/layers/0/opacity", json!(2), "$.layers[0].opacity"),
             ("/layers/2/fit", json!("stretch"), "$.layers[2].fit"),
             (
@@ -603,7 +674,14 @@ mod tests {
         }
         let mut v = badge();
         v["canvas"]["base"] = json!({"identifier": "x", "region": "left"});
-        assert_eq!(parse_value(&v).unwrap_err().path, "$.canvas.base.region");
+        let err = parse_value(&v).unwrap_err();
+        assert_eq!(err.path, "$.canvas.base.region");
+        assert!(err.reason.contains("not an IIIF region"), "{err}");
+        v["layers"][1]["color"] = json!("#12345");
+        v["canvas"]["base"]["region"] = json!("full");
+        let err = parse_value(&v).unwrap_err();
+        assert_eq!(err.path, "$.layers[1].color");
+        assert_eq!(err.reason, "not a #rgb, #rrggbb or #rrggbbaa colour");
         let mut v = badge();
         v["colour"] = json!(1);
         assert_eq!(parse_value(&v).unwrap_err().path, "$.colour");
@@ -628,13 +706,46 @@ mod tests {
     }
 
     #[test]
-    fn colours_and_lengths() {
-        assert_eq!(parse_color("#fff"), Some([255, 255, 255, 255]));
-        assert_eq!(parse_color("#0b1f3a80"), Some([11, 31, 58, 128]));
-        assert_eq!(parse_color("0b1f3a"), None);
-        assert_eq!(parse_color("#12345"), None);
-        assert_eq!(Length::Relative("25%".into()).px(1200), Some(300.0));
-        assert_eq!(Length::Px(12.5).px(1200), Some(12.5));
-        assert_eq!(Length::Relative("25".into()).px(1200), None);
+    fn colours_lengths_and_regions_are_typed_once() {
+        let color = |s: &str| s.parse::<Color>();
+        assert_eq!(color("#fff"), Ok(Color([255, 255, 255, 255])));
+        assert_eq!(color("#0b1f3a80"), Ok(Color([11, 31, 58, 128])));
+        assert!(color("0b1f3a").is_err() && color("#12345").is_err() && color("#ggg").is_err());
+        assert_eq!(Length::Percent(25.0).px(1200), 300.0);
+        assert_eq!(Length::Px(12.5).px(1200), 12.5);
+
+        let mut v = badge();
+        v["canvas"]["base"] = json!({"identifier": "x", "region": "pct:10,20,50,50"});
+        v["layers"][1]["box"]["y"] = json!(" 12.5 %");
+        v["layers"][0]["fill"] = json!("#f5a62380");
+        let t = parse_value(&v).unwrap();
+        let base = t.canvas.base.as_ref().unwrap();
+        assert!(matches!(base.region, Region::Percent { x: 10.0, .. }));
+        assert_eq!(t.canvas.background, Some(Color([11, 31, 58, 255])));
+        let (Layer::Shape(shape), Layer::Text(text)) = (&t.layers[0], &t.layers[1]) else {
+            panic!("layer types");
+        };
+        assert_eq!(shape.fill, Color([245, 166, 35, 128]));
+        assert_eq!(shape.area.y, Length::Percent(80.0));
+        assert_eq!(text.area.y, Length::Percent(12.5));
+        assert_eq!(text.color, Color([255, 255, 255, 255]));
+        // Written back in the document's own notation.
+        let back = serde_json::to_value(&t).unwrap();
+        assert_eq!(back["canvas"]["background"], "#0b1f3a");
+        assert_eq!(back["canvas"]["base"]["region"], "pct:10,20,50,50");
+        assert_eq!(back["layers"][0]["fill"], "#f5a62380");
+        assert_eq!(back["layers"][0]["box"]["width"], "100%");
+        assert_eq!(back["layers"][1]["color"], "#ffffff");
+        assert_eq!(back["layers"][1]["box"]["y"], "12.5%");
+        assert_eq!(back["layers"][1]["box"]["height"], 200.0);
+        // Omitted: black text, the full base.
+        v["layers"][1].as_object_mut().unwrap().remove("color");
+        v["canvas"]["base"]
+            .as_object_mut()
+            .unwrap()
+            .remove("region");
+        let t = parse_value(&v).unwrap();
+        assert_eq!(t.canvas.base.unwrap().region, Region::Full);
+        assert!(matches!(&t.layers[1], Layer::Text(l) if l.color == Color::BLACK));
     }
 }
