@@ -196,13 +196,12 @@ impl Underlay {
 
 /// How many leading layers of `template` look the same for every request.
 pub fn static_layers(template: &Template) -> usize {
-    let personal = |text: &str| text.contains("{{");
     template
         .layers
         .iter()
         .take_while(|l| match l {
             Layer::Shape(_) => true,
-            Layer::Text(t) => !personal(&t.text),
+            Layer::Text(t) => t.text.is_literal(),
             Layer::Image(_) => false,
         })
         .count()

@@ -3,9 +3,10 @@
 //! its default — never to an error. Pure functions over plain data.
 
 use std::fmt;
+use std::str::FromStr;
 
 use regex::Regex;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A piece of a text layer's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +49,52 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, TagError> {
         out.push(Segment::Literal(rest.to_string()));
     }
     Ok(out)
+}
+
+/// A text with merge tags (a text layer's text, an image layer's source), read once: as
+/// written, which is what a document holds, and as segments, which requests fill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    text: String,
+    segments: Vec<Segment>,
+}
+
+impl Tagged {
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Whether it reads the same for every request: no merge tags.
+    pub fn is_literal(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+    }
+}
+
+impl FromStr for Tagged {
+    type Err = TagError;
+
+    fn from_str(text: &str) -> Result<Tagged, TagError> {
+        Ok(Tagged {
+            segments: parse(text)?,
+            text: text.to_string(),
+        })
+    }
+}
+
+impl Serialize for Tagged {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tagged {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tagged, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// One tag after its `{{`: the segment and how many bytes it used, through `}}`.

@@ -1,7 +1,7 @@
 //! A personalized-image template as JSON: a canvas, fields, and layers drawn in order. Parsing
 //! and validation are pure; every error names the offending JSON path (`$.layers[2].size`).
-//! Colours, lengths and the base region are typed as the document is read, so a bad one is
-//! refused when the template is saved and drawing never parses text.
+//! Colours, lengths, merge tags and the base region are typed as the document is read, so a
+//! bad one is refused when the template is saved, and neither requests nor drawing parse text.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fields::{Field, FieldSpec, Segment, parse};
+use super::fields::{Field, FieldSpec, Segment, Tagged};
 use crate::error::{Code, Coded};
 use crate::iiif::grammar::Region;
 
@@ -232,7 +232,7 @@ pub struct TextLayer {
     #[serde(rename = "box")]
     pub area: Area,
     /// The text, with merge tags.
-    pub text: String,
+    pub text: Tagged,
     pub font: String,
     #[serde(default = "regular")]
     pub weight: u16,
@@ -282,7 +282,7 @@ pub struct ImageLayer {
     #[serde(rename = "box")]
     pub area: Area,
     /// An identifier, or a merge tag naming a `url` field (e.g. `{{ rep_photo }}`).
-    pub source: String,
+    pub source: Tagged,
     /// Identifier drawn when the source is missing or cannot be read.
     pub default: String,
     #[serde(default)]
@@ -398,7 +398,7 @@ pub fn parse_template(json: &[u8]) -> Result<Template, Invalid> {
 }
 
 impl Template {
-    /// Checks what the JSON types cannot: sizes, lengths, merge tags and the fields they name.
+    /// Checks what the JSON types cannot: sizes, lengths and the fields merge tags name.
     pub fn validate(&self) -> Result<(), Invalid> {
         let bad = |path: String, reason: &str| Invalid {
             path,
@@ -464,8 +464,7 @@ impl Template {
         }
         match layer {
             Layer::Text(t) => {
-                let segments = parse(&t.text).map_err(|e| bad("text", &e.to_string()))?;
-                self.tags_are_declared(&segments, &format!("{at}.text"))?;
+                self.tags_are_declared(t.text.segments(), &format!("{at}.text"))?;
                 if !(t.size > 0.0 && t.size.is_finite()) {
                     return Err(bad("size", "must be positive"));
                 }
@@ -483,8 +482,7 @@ impl Template {
                 }
             }
             Layer::Image(l) => {
-                let segments = parse(&l.source).map_err(|e| bad("source", &e.to_string()))?;
-                self.tags_are_declared(&segments, &format!("{at}.source"))?;
+                self.tags_are_declared(l.source.segments(), &format!("{at}.source"))?;
                 if l.default.trim().is_empty() {
                     return Err(bad("default", "needs an identifier"));
                 }
@@ -537,14 +535,11 @@ impl Template {
                     });
                 }
                 Layer::Text(t) => {
-                    let printed = parse(&t.text)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|s| match s {
-                            Segment::Literal(l) => l,
-                            Segment::Tag { default, .. } => default.unwrap_or_default(),
-                        });
-                    if !printed.into_iter().all(|p| covers(&p)) {
+                    let mut printed = t.text.segments().iter().map(|s| match s {
+                        Segment::Literal(l) => l.as_str(),
+                        Segment::Tag { default, .. } => default.as_deref().unwrap_or_default(),
+                    });
+                    if !printed.all(&covers) {
                         return Err(uncovered(format!("$.layers[{i}].text")));
                     }
                 }
@@ -738,6 +733,10 @@ mod tests {
         assert_eq!(back["layers"][1]["color"], "#ffffff");
         assert_eq!(back["layers"][1]["box"]["y"], "12.5%");
         assert_eq!(back["layers"][1]["box"]["height"], 200.0);
+        assert_eq!(back["layers"][1]["text"], v["layers"][1]["text"]);
+        assert_eq!(back["layers"][2]["source"], "{{ rep_photo }}");
+        assert_eq!(text.text.segments().len(), 3);
+        assert!(!text.text.is_literal());
         // Omitted: black text, the full base.
         v["layers"][1].as_object_mut().unwrap().remove("color");
         v["canvas"]["base"]

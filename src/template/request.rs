@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{Denylist, Fallback, Field, Segment, is_unfilled_tag, parse};
+use super::fields::{Denylist, Fallback, Field, Segment, Tagged, is_unfilled_tag};
 use super::model::{Case, Layer, Template};
 use super::signing::{Keys, Refused, unseal, verify};
 
@@ -199,17 +199,16 @@ pub fn personalize(
             }
         }
     }
-    let fill = |text: &str| -> String {
-        let segments = parse(text).unwrap_or_else(|_| vec![Segment::Literal(text.to_string())]);
+    let fill = |text: &Tagged| -> String {
         let mut out = String::new();
-        for s in segments {
+        for s in text.segments() {
             match s {
-                Segment::Literal(l) => out.push_str(&l),
+                Segment::Literal(l) => out.push_str(l),
                 Segment::Tag { field, default } => {
                     match accepted.get(field.as_str()).copied().flatten() {
                         Some(v) => out.push_str(v),
                         None => out.push_str(default.as_deref().unwrap_or_else(|| {
-                            fields.get(&field).map_or("", |f| f.spec.default.as_str())
+                            fields.get(field).map_or("", |f| f.spec.default.as_str())
                         })),
                     }
                 }
