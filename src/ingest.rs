@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use walkdir::WalkDir;
+
 use crate::source::{EXTENSIONS, SourceError};
 use crate::store::{AssetError, Freshness, Sources};
 
@@ -24,28 +26,22 @@ pub struct Report {
     pub failed: u64,
 }
 
-/// Image files below `dir` (by extension), sorted for a stable order.
+/// Image files below `dir` (by extension; symbolic links below it are not followed), sorted
+/// for a stable order.
 pub fn image_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let ty = entry.file_type()?;
-            if ty.is_dir() {
-                walk(&path, out)?;
-            } else if ty.is_file()
-                && path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| EXTENSIONS.contains(&e))
-            {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
     let mut out = Vec::new();
-    walk(dir, &mut out)?;
+    for entry in WalkDir::new(dir) {
+        let entry = entry?;
+        if entry.file_type().is_file()
+            && entry
+                .path()
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
+            out.push(entry.into_path());
+        }
+    }
     out.sort();
     Ok(out)
 }
@@ -84,4 +80,39 @@ pub fn ingest(
         progress(file, &outcome);
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_files_are_found_below_the_folder_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/deep")).unwrap();
+        std::fs::create_dir(root.join("a.png")).unwrap();
+        for f in [
+            "z.jpg",
+            "b/deep/x.TIF",
+            "b/a.webp",
+            "b/notes.txt",
+            "b/noext",
+        ] {
+            std::fs::write(root.join(f), b"").unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("b"), root.join("link")).unwrap();
+        let found: Vec<PathBuf> = image_files(root)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
+        let want: Vec<PathBuf> = ["b/a.webp", "b/deep/x.TIF", "z.jpg"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(found, want);
+        assert!(image_files(&root.join("missing")).is_err());
+    }
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::macros::format_description;
 
 /// A piece of a text layer's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -291,25 +292,9 @@ impl Field {
 
 /// `YYYY-MM-DD` with a real month and a day that month can have.
 fn is_date(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    let [y, m, d] = parts[..] else { return false };
-    let num = |s: &str, len: usize| {
-        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<u32>().ok())
-            .flatten()
-    };
-    let (Some(y), Some(m), Some(d)) = (num(y, 4), num(m, 2), num(d, 2)) else {
-        return false;
-    };
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
+    // `[year]` also takes a sign (`+2026-…`); the format starts with its four digits.
+    v.starts_with(|c: char| c.is_ascii_digit())
+        && time::Date::parse(v, format_description!("[year]-[month]-[day]")).is_ok()
 }
 
 /// Whether `value` is an email platform's merge tag left unreplaced — Mailchimp `*|FNAME|*`,
@@ -455,6 +440,17 @@ mod tests {
         let date = field(FieldKind::Date);
         assert!(ok(&date, "2026-02-28") && ok(&date, "2024-02-29"));
         assert!(!ok(&date, "2026-02-29") && !ok(&date, "2026-13-01") && !ok(&date, "26-1-1"));
+        assert!(ok(&date, "2000-02-29") && !ok(&date, "1900-02-29") && ok(&date, "0001-12-31"));
+        for bad in [
+            "+2026-02-28",
+            "-2026-02-28",
+            "2026-2-28",
+            "2026-02-8",
+            "20260-02-28",
+        ] {
+            assert!(!ok(&date, bad), "{bad}");
+        }
+        assert!(!ok(&date, "2026-02-28T00:00") && !ok(&date, "2026/02/28"));
         let number = field(FieldKind::Number);
         assert!(ok(&number, "42") && ok(&number, "-3.5"));
         assert!(!ok(&number, "NaN") && !ok(&number, "4 2"));
