@@ -442,8 +442,17 @@ pub fn sealed_token(data: &[u8]) {
 /// `source.max_pixels` of the default configuration.
 const MAX_PIXELS: u64 = 250_000_000;
 
-/// The file [`source_probe`] writes its input to: one per thread, overwritten each run, in
-/// `$TESSERA_FUZZ_TMP`, else `/dev/shm` (memory), else the temporary directory.
+/// The file [`source_probe`] writes its input to: one per thread, in `$TESSERA_FUZZ_TMP`,
+/// else `/dev/shm` (memory), else the temporary directory. Removed when dropped, so a panic
+/// leaves it behind only where libFuzzer aborts.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn scratch_file() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -466,9 +475,10 @@ fn scratch_file() -> PathBuf {
 /// (JPEG, PNG, TIFF with Tessera's own tiled-TIFF reader, WebP, GIF). A tiled TIFF that
 /// probes then has small windows of its levels decoded, with a 16 MiB decode limit.
 pub fn source_probe(data: &[u8]) {
-    let path = scratch_file();
-    std::fs::write(&path, data).expect("the scratch file is writable");
-    let Ok(info) = tessera::source::probe(&path, MAX_PIXELS) else {
+    let scratch = Scratch(scratch_file());
+    let path = &scratch.0;
+    std::fs::write(path, data).expect("the scratch file is writable");
+    let Ok(info) = tessera::source::probe(path, MAX_PIXELS) else {
         return;
     };
     assert!(info.width > 0 && info.height > 0);
@@ -503,10 +513,10 @@ pub fn source_probe(data: &[u8]) {
             windows.push(Window { x, y, w: 2, h: 2 });
         }
         for window in windows {
-            if let Ok(image) = tiled::read_window(&path, level, window, 16 << 20) {
+            if let Ok(image) = tiled::read_window(path, level, window, 16 << 20) {
                 assert_eq!((image.width(), image.height()), (window.w, window.h));
             }
         }
     }
-    let _ = tiled::stored_jpeg(&path, first, 0, 0);
+    let _ = tiled::stored_jpeg(path, first, 0, 0);
 }
