@@ -367,7 +367,13 @@ where
 
 /// Parses and validates a template from JSON.
 pub fn parse_template(json: &[u8]) -> Result<Template, Invalid> {
-    let raw: Raw = typed(&mut serde_json::Deserializer::from_slice(json), "$")?;
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let raw: Raw = typed(&mut de, "$")?;
+    // Nothing may follow the document (found by fuzzing: bytes after it were accepted).
+    de.end().map_err(|e| Invalid {
+        path: "$".into(),
+        reason: e.to_string(),
+    })?;
     let mut layers = Vec::with_capacity(raw.layers.len());
     for (i, mut value) in raw.layers.into_iter().enumerate() {
         let at = format!("$.layers[{i}]");
