@@ -7,12 +7,15 @@
 //! the file also compiles as a module of Tessera's own integration tests.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::io::Cursor;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use tessera::iiif::grammar::{IiifPath, ImageRequest, encode_identifier, parse_path};
 use tessera::iiif::plan::{Limits, Plan, plan, rotated_size};
+use tessera::source::store::Meta;
 use tessera::source::tiled::{self, Window};
+use tessera::source::{Locator, ReadSeek, SourceError, SourceStore, StoredSource};
 use tessera::template::fields::{self, Denylist, Field, FieldKind, FieldSpec, Segment};
 use tessera::template::model::{Layer, Template, parse_template};
 use tessera::template::request::{Inputs, Policy, TemplateId, compile_fields, personalize};
@@ -442,44 +445,48 @@ pub fn sealed_token(data: &[u8]) {
 /// `source.max_pixels` of the default configuration.
 const MAX_PIXELS: u64 = 250_000_000;
 
-/// The file [`source_probe`] writes its input to: one per thread, in `$TESSERA_FUZZ_TMP`,
-/// else `/dev/shm` (memory), else the temporary directory. Removed when dropped, so a panic
-/// leaves it behind only where libFuzzer aborts.
-struct Scratch(PathBuf);
+/// The fuzz input as the one source of a store held in memory: the probes and tile reads
+/// run exactly as over a file, without touching the disk.
+#[derive(Debug)]
+struct Memory(Arc<[u8]>);
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+impl SourceStore for Memory {
+    fn locate(&self, _: &str) -> Result<Locator, SourceError> {
+        Ok(Locator::new("input"))
+    }
+
+    fn meta(&self, _: &Locator) -> std::io::Result<Option<Meta>> {
+        Ok(Some(Meta {
+            bytes: self.0.len() as u64,
+            modified: SystemTime::UNIX_EPOCH,
+        }))
+    }
+
+    fn open(&self, _: &Locator) -> std::io::Result<Box<dyn ReadSeek>> {
+        Ok(Box::new(Cursor::new(self.0.clone())))
+    }
+
+    fn sidecar_modified(&self, _: &Locator) -> Option<SystemTime> {
+        None
+    }
+
+    fn sidecar(&self, _: &Locator) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(None)
     }
 }
 
-fn scratch_file() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static PATH: PathBuf = {
-            let dir = std::env::var_os("TESSERA_FUZZ_TMP")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    let shm = PathBuf::from("/dev/shm");
-                    if shm.is_dir() { shm } else { std::env::temp_dir() }
-                });
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            dir.join(format!("tessera-fuzz-probe-{}-{n}", std::process::id()))
-        };
-    }
-    PATH.with(PathBuf::clone)
-}
-
-/// `source_probe`: the input as a source file, through the header probe of every format
+/// `source_probe`: the input as a source, through the header probe of every format
 /// (JPEG, PNG, TIFF with Tessera's own tiled-TIFF reader, WebP, GIF). A tiled TIFF that
 /// probes then has small windows of its levels decoded, with a 16 MiB decode limit.
 pub fn source_probe(data: &[u8]) {
-    let scratch = Scratch(scratch_file());
-    let path = &scratch.0;
-    std::fs::write(path, data).expect("the scratch file is writable");
-    let Ok(info) = tessera::source::probe(path, MAX_PIXELS) else {
+    let store = Memory(data.into());
+    let at = Locator::new("input");
+    let Ok(info) = tessera::source::probe(&store, &at, MAX_PIXELS) else {
         return;
+    };
+    let source = StoredSource {
+        store: &store,
+        info: &info,
     };
     assert!(info.width > 0 && info.height > 0);
     assert!(info.width as u64 * info.height as u64 <= MAX_PIXELS);
@@ -513,10 +520,11 @@ pub fn source_probe(data: &[u8]) {
             windows.push(Window { x, y, w: 2, h: 2 });
         }
         for window in windows {
-            if let Ok(image) = tiled::read_window(path, level, window, 16 << 20) {
+            let file = source.open().expect("memory always opens");
+            if let Ok(image) = tiled::read_window(file, level, window, 16 << 20) {
                 assert_eq!((image.width(), image.height()), (window.w, window.h));
             }
         }
     }
-    let _ = tiled::stored_jpeg(path, first, 0, 0);
+    let _ = tiled::stored_jpeg(source.open().expect("memory always opens"), first, 0, 0);
 }
