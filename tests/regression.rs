@@ -86,3 +86,22 @@ fn broken_sources_never_take_the_server_down() {
         "server still answers"
     );
 }
+
+/// Issue 10 (found reading the fuzz harness): a tile's index was `row * across + col` in
+/// 32 bits, so a wide pyramid level with small tiles overflowed — a panic in debug builds, the
+/// wrong tile in release. Such tiles now have no index and the read is refused.
+#[test]
+fn tile_indices_past_32_bits_are_refused() {
+    use tessera::source::tiled::{Level, tile_index};
+    let level = Level {
+        ifd: 1,
+        width: 65_536,
+        height: 70_000,
+        tile_width: 1,
+        tile_height: 1,
+    };
+    assert_eq!(tile_index(&level, 5, 2), Some(2 * 65_536 + 5));
+    assert_eq!(tile_index(&level, 0, 65_536), None);
+    assert_eq!(tile_index(&level, u32::MAX, 0), Some(u32::MAX));
+    assert_eq!(tile_index(&level, 1, 65_535), Some(u32::MAX));
+}

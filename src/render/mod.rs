@@ -34,7 +34,7 @@ use crate::pipeline::admission::{Admission, estimated_bytes};
 use crate::pipeline::pool::RenderPool;
 use crate::pipeline::{RenderOptions, Rendered};
 use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
-use crate::source::{FileStore, SourceInfo, SourceStore, StoredSource};
+use crate::source::{FileStore, Level, SourceInfo, SourceStore, StoredSource};
 use crate::store::{Asset, Catalogue, Sources};
 use crate::template::fields::Fallback;
 use crate::template::request::{Pin, TemplateId};
@@ -454,13 +454,8 @@ impl RenderService {
             .preferred_formats
             .as_ref()
             .map(|fs| fs.iter().filter_map(|f| f.parse().ok()).collect());
-        let stored_tile = s.levels.first().map(|l| (l.tile_width, l.tile_height));
-        let mut doc = self.info_document(
-            id,
-            (s.width, s.height),
-            (stored_tile, &s.level_sizes()),
-            own_preferred.as_deref(),
-        );
+        let mut doc =
+            self.info_document(id, (s.width, s.height), &s.levels, own_preferred.as_deref());
         let props = &asset.properties;
         let obj = doc.as_object_mut().expect("info.json is an object");
         if let Some(r) = &props.rights {
@@ -487,27 +482,31 @@ impl RenderService {
     ) -> Result<(serde_json::Value, SystemTime), RenderError> {
         let loaded = self.templates.load(template)?;
         let c = &loaded.template.canvas;
-        let doc = self.info_document(id, (c.width, c.height), (None, &[]), None);
+        let doc = self.info_document(id, (c.width, c.height), &[], None);
         Ok((doc, loaded.modified))
     }
 
-    /// info.json for an image of `size`, with its stored tile size and levels when it has
-    /// them (else the configured tile size) and its own preferred formats when it has them.
+    /// info.json for an image of `size`, with its stored levels and their tile size when it
+    /// has them (else the configured tile size), and its own preferred formats when it has
+    /// them.
     fn info_document(
         &self,
         id: &str,
         (width, height): (u32, u32),
-        (stored_tile, levels): (Option<(u32, u32)>, &[(u32, u32)]),
+        levels: &[Level],
         preferred: Option<&[Format]>,
     ) -> serde_json::Value {
         let tile = self.info.tile_size;
+        let sizes: Vec<(u32, u32)> = levels.iter().map(|l| (l.width, l.height)).collect();
         info_json(&InfoParams {
             id,
             width,
             height,
             limits: self.limits,
-            tile: stored_tile.unwrap_or((tile, tile)),
-            levels,
+            tile: levels
+                .first()
+                .map_or((tile, tile), |l| (l.tile_width, l.tile_height)),
+            levels: &sizes,
             preferred_formats: preferred.unwrap_or(&self.info.preferred_formats),
             min_size: self.info.sizes_min_edge,
         })

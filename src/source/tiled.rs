@@ -168,6 +168,13 @@ pub fn probe(file: File) -> Result<Option<Tiled>, SourceError> {
     }))
 }
 
+/// The index of tile `(col, row)` of a level (row-major), or `None` past what TIFF's 32-bit
+/// tile indices count: a level can be wider than the pixel limit allows the first one.
+pub fn tile_index(level: &Level, col: u32, row: u32) -> Option<u32> {
+    let across = level.width.div_ceil(level.tile_width.max(1));
+    row.checked_mul(across)?.checked_add(col)
+}
+
 /// The stored pixels of one tile, `width` pixels a row.
 struct Tile {
     pixels: Samples,
@@ -222,7 +229,6 @@ pub fn read_window(
         None
     };
     let (tw, th) = (level.tile_width, level.tile_height);
-    let across = level.width.div_ceil(tw);
     let mut out = if sixteen {
         Samples::U16(vec![0; samples])
     } else {
@@ -230,7 +236,8 @@ pub fn read_window(
     };
     for row in window.y / th..=(window.y + window.h - 1) / th {
         for col in window.x / tw..=(window.x + window.w - 1) / tw {
-            let index = row * across + col;
+            let index = tile_index(level, col, row)
+                .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
             let tile = match &jpeg {
                 Some(j) => j.decode(d.inner(), index, channels, (tw, th))?,
                 None => decode_tile(&mut d, index)?,
@@ -423,7 +430,8 @@ pub fn stored_jpeg(
     match layout(&mut d) {
         Some(l) if l.jpeg => {
             let tiles = JpegTiles::new(&mut d)?;
-            let index = row * level.width.div_ceil(level.tile_width) + col;
+            let index = tile_index(level, col, row)
+                .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
             tiles.stream(d.inner(), index).map(Some)
         }
         _ => Ok(None),
