@@ -1,15 +1,18 @@
 //! Tessera: a IIIF Image API 3.0 server and personalized-image engine.
 //!
 //! - [`iiif`]: the request grammar, the planner and info.json — pure code.
-//! - [`source`]: identifiers to files, headers without decoding.
+//! - [`source`]: where source bytes live (`SourceStore`), headers without decoding.
 //! - [`pipeline`]: decode → crop → resize → rotate → quality → encode.
 //! - [`template`]: personalized-image templates, fields, signing and sealing — pure code.
 //! - [`overlay`]: drawing a template (text, pictures, shapes) into the canvas IIIF renders.
 //! - [`pyramid`]: pyramid derivatives of large flat sources.
-//! - [`http`]: the actix-web edge.
+//! - [`render`]: the render service — one path from a resolved request (image or template)
+//!   to bytes: plan, cache key, coalescing, admission, render threads, cache write.
+//! - [`http`]: the actix-web edge; handlers only translate.
+//! - [`error`]: stable error codes; [`clock`]: time as a dependency.
 //! - [`ingest`]: bulk cataloguing of the image root.
-//! - [`store`]: the SQLite asset catalogue and the template store.
-//! - [`cache`]: the derivative disk cache and request coalescing.
+//! - [`store`]: the SQLite asset catalogue (identifier → current asset) and the template store.
+//! - [`cache`]: the derivative cache (`DerivativeCache`, on disk) and request coalescing.
 //! - [`metrics`]: Prometheus series.
 //! - [`config`]: layered configuration.
 

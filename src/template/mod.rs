@@ -3,8 +3,8 @@
 //! fallbacks), what a request may set and what each layer then shows ([`request`]), who may
 //! set fields ([`signing`]: signed URLs and sealed tokens with rotating keys), sealing a
 //! recipient list ([`batch`]) and the per-template render budget ([`limit`]). Storage is
-//! [`crate::store::templates`], drawing [`crate::overlay`], the HTTP side
-//! `http::personalized`.
+//! [`crate::store::templates`], drawing [`crate::overlay`], rendering
+//! [`crate::render::templates`], the HTTP side `http::personalized`.
 
 pub mod batch;
 pub mod fields;
