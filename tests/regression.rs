@@ -103,5 +103,6 @@ fn tile_indices_past_32_bits_are_refused() {
     assert_eq!(tile_index(&level, 5, 2), Some(2 * 65_536 + 5));
     assert_eq!(tile_index(&level, 0, 65_536), None);
     assert_eq!(tile_index(&level, u32::MAX, 0), Some(u32::MAX));
-    assert_eq!(tile_index(&level, 1, 65_535), Some(u32::MAX));
+    assert_eq!(tile_index(&level, 65_535, 65_535), Some(u32::MAX));
+    assert_eq!(tile_index(&level, 65_536, 65_535), None);
 }
