@@ -96,6 +96,30 @@ codes! {
     UnknownField = "unknown_field",
     /// An expiry time that is already past.
     Expired = "expired",
+    /// A submitted draft cannot change until it is approved or rejected.
+    DraftLocked = "draft_locked",
+    /// Approve or reject asked for a draft that is not submitted.
+    NotSubmitted = "not_submitted",
+    /// Four eyes: the approver submitted the draft.
+    FourEyes = "four_eyes",
+    /// The project requires review before publishing.
+    ReviewRequired = "review_required",
+    /// The principal's role does not allow this in this project.
+    NotAllowed = "not_allowed",
+    /// No project with this id.
+    ProjectNotFound = "project_not_found",
+    /// No user, key or member with this id.
+    PrincipalNotFound = "principal_not_found",
+    /// Something with this name or email exists already.
+    Conflict = "conflict",
+    /// Too many failed sign-ins for this account or address: retry after `Retry-After`.
+    LoginThrottled = "login_throttled",
+    /// A state-changing request with a session cookie lacks the right `X-CSRF-Token`.
+    CsrfRefused = "csrf_refused",
+    /// The project's monthly render quota is used up.
+    QuotaExceeded = "quota_exceeded",
+    /// An uploaded picture is not an image Tessera reads, or too large.
+    BadUpload = "bad_upload",
 }
 
 /// An error that names its [`Code`].

@@ -10,6 +10,7 @@
 //!   to bytes: plan, cache key, coalescing, admission, render threads, cache write.
 //! - [`http`]: the actix-web edge; handlers only translate.
 //! - [`error`]: stable error codes; [`clock`]: time as a dependency.
+//! - [`team`]: projects, roles and capabilities, principals, review — pure code.
 //! - [`ingest`]: bulk cataloguing of the image root.
 //! - [`store`]: the SQLite asset catalogue (identifier → current asset) and the template store.
 //! - [`cache`]: the derivative cache (`DerivativeCache`, on disk) and request coalescing.
@@ -30,4 +31,5 @@ pub mod pyramid;
 pub mod render;
 pub mod source;
 pub mod store;
+pub mod team;
 pub mod template;

@@ -101,7 +101,11 @@ impl Coded for HttpError {
 /// The status every code is answered with: the one table.
 pub fn status(code: Code) -> StatusCode {
     match code {
-        Code::NoRoute | Code::NotFound | Code::TemplateNotFound => StatusCode::NOT_FOUND,
+        Code::NoRoute
+        | Code::NotFound
+        | Code::TemplateNotFound
+        | Code::ProjectNotFound
+        | Code::PrincipalNotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Code::BadIdentifier
         | Code::BadSyntax
@@ -113,7 +117,8 @@ pub fn status(code: Code) -> StatusCode {
         | Code::BadVersion
         | Code::BadName
         | Code::UnknownField
-        | Code::Expired => StatusCode::BAD_REQUEST,
+        | Code::Expired
+        | Code::BadUpload => StatusCode::BAD_REQUEST,
         Code::UnsupportedFormat | Code::SourceTooLarge | Code::UnsupportedSource => {
             StatusCode::NOT_IMPLEMENTED
         }
@@ -126,10 +131,20 @@ pub fn status(code: Code) -> StatusCode {
         | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Code::CatalogueUnavailable | Code::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         Code::Unauthorized => StatusCode::UNAUTHORIZED,
-        Code::Forbidden | Code::Refused => StatusCode::FORBIDDEN,
+        Code::Forbidden
+        | Code::Refused
+        | Code::NotAllowed
+        | Code::FourEyes
+        | Code::CsrfRefused => StatusCode::FORBIDDEN,
         Code::InvalidTemplate => StatusCode::UNPROCESSABLE_ENTITY,
-        Code::NoDraft => StatusCode::CONFLICT,
-        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Code::NoDraft
+        | Code::DraftLocked
+        | Code::NotSubmitted
+        | Code::ReviewRequired
+        | Code::Conflict => StatusCode::CONFLICT,
+        Code::RateLimited | Code::LoginThrottled | Code::QuotaExceeded => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         Code::UriTooLong => StatusCode::URI_TOO_LONG,
     }
 }
@@ -218,6 +233,18 @@ mod tests {
         (Code::BadName, 400, "bad_name"),
         (Code::UnknownField, 400, "unknown_field"),
         (Code::Expired, 400, "expired"),
+        (Code::DraftLocked, 409, "draft_locked"),
+        (Code::NotSubmitted, 409, "not_submitted"),
+        (Code::FourEyes, 403, "four_eyes"),
+        (Code::ReviewRequired, 409, "review_required"),
+        (Code::NotAllowed, 403, "not_allowed"),
+        (Code::ProjectNotFound, 404, "project_not_found"),
+        (Code::PrincipalNotFound, 404, "principal_not_found"),
+        (Code::Conflict, 409, "conflict"),
+        (Code::LoginThrottled, 429, "login_throttled"),
+        (Code::CsrfRefused, 403, "csrf_refused"),
+        (Code::QuotaExceeded, 429, "quota_exceeded"),
+        (Code::BadUpload, 400, "bad_upload"),
     ];
 
     #[test]

@@ -123,6 +123,103 @@ const MIGRATIONS: &[&str] = &[
     // `path` now holds the source's locator in its store (a relative path for files), not
     // an absolute path: drop the rows so sources are located again.
     "DELETE FROM assets;",
+    // Teams: projects, people and API keys with a role per project, sessions, one audit
+    // trail of every action (refusals too) that the database keeps append-only, review
+    // before publishing, and usage counters. Existing templates belong to `default`, and
+    // their names stay unqualified so every URL already sent renders as before.
+    "CREATE TABLE projects (
+        id                 TEXT PRIMARY KEY,
+        name               TEXT NOT NULL,
+        four_eyes          INTEGER NOT NULL DEFAULT 0,
+        monthly_renders    INTEGER,
+        renders_per_minute INTEGER,
+        signing_keys       TEXT,
+        created_at         INTEGER NOT NULL
+     );
+     INSERT INTO projects (id, name, created_at) VALUES ('default', 'Default', CAST(strftime('%s','now') AS INTEGER));
+     CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+     );
+     CREATE TABLE api_keys (
+        id           INTEGER PRIMARY KEY,
+        prefix       TEXT NOT NULL UNIQUE,
+        secret_hash  TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        created_by   TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+     );
+     CREATE TABLE memberships (
+        principal TEXT NOT NULL,
+        project   TEXT NOT NULL REFERENCES projects(id),
+        role      TEXT NOT NULL,
+        PRIMARY KEY (principal, project)
+     );
+     CREATE TABLE sessions (
+        id_hash    TEXT PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        csrf       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        seen_at    INTEGER NOT NULL
+     );
+     CREATE TABLE audit (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        at             INTEGER NOT NULL,
+        request_id     TEXT NOT NULL,
+        principal      TEXT NOT NULL,
+        principal_name TEXT NOT NULL,
+        role           TEXT NOT NULL,
+        project        TEXT,
+        action         TEXT NOT NULL,
+        target         TEXT NOT NULL,
+        address        TEXT NOT NULL,
+        outcome        TEXT NOT NULL,
+        detail         TEXT NOT NULL DEFAULT '{}'
+     );
+     CREATE INDEX audit_project_at ON audit (project, at);
+     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+     INSERT INTO audit (at, request_id, principal, principal_name, role, project, action, target,
+                        address, outcome, detail)
+        SELECT at / 1000000000, '', 'header:' || who, who, 'owner', 'default', 'template.' || action,
+               name, '', 'ok', json_object('version', version, 'content_hash', content_hash)
+        FROM template_audit ORDER BY id;
+     DROP TABLE template_audit;
+     ALTER TABLE template_drafts ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+     ALTER TABLE template_drafts ADD COLUMN state TEXT NOT NULL DEFAULT 'draft';
+     ALTER TABLE template_drafts ADD COLUMN submitted_by TEXT;
+     ALTER TABLE template_drafts ADD COLUMN submitted_at INTEGER;
+     ALTER TABLE template_drafts ADD COLUMN archived_at INTEGER;
+     ALTER TABLE template_versions ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+     CREATE TABLE reviews (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        template     TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        principal    TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        comment      TEXT NOT NULL DEFAULT '',
+        content_hash TEXT NOT NULL,
+        version      INTEGER
+     );
+     CREATE TABLE usage (
+        day      TEXT NOT NULL,
+        project  TEXT NOT NULL,
+        template TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        metric   TEXT NOT NULL,
+        label    TEXT NOT NULL DEFAULT '',
+        value    INTEGER NOT NULL,
+        PRIMARY KEY (day, project, template, version, metric, label)
+     ) WITHOUT ROWID;",
 ];
 
 /// Opens (creating if needed) the database at `path` in WAL mode and brings its schema up to
