@@ -44,7 +44,27 @@ pub struct Config {
     pub image: ImageConfig,
     pub pyramid: PyramidConfig,
     pub templates: TemplatesConfig,
+    pub auth: AuthConfig,
+    pub usage: UsageConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub session_idle_minutes: u64,
+    pub session_absolute_hours: u64,
+    pub login_free_failures: u32,
+    pub login_address_free_failures: u32,
+    pub login_max_delay_seconds: u64,
+    pub key_requests_per_minute: u32,
+    pub key_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageConfig {
+    pub flush_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +204,7 @@ pub struct TemplatesConfig {
     pub renders_per_minute: u32,
     pub fonts_dir: PathBuf,
     pub cache_control: String,
+    pub overflow_cache_control: String,
 }
 
 /// `templates.keys`: `"id:secret"` words.

@@ -10,6 +10,8 @@
 //!   to bytes: plan, cache key, coalescing, admission, render threads, cache write.
 //! - [`http`]: the actix-web edge; handlers only translate.
 //! - [`error`]: stable error codes; [`clock`]: time as a dependency.
+//! - [`access`]: who is asking (token, API key, session), their roles, the audit trail.
+//! - [`auth`]: credentials — Argon2id passwords, API key secrets, sign-in throttling, rate limits.
 //! - [`team`]: projects, roles and capabilities, principals, review — pure code.
 //! - [`ingest`]: bulk cataloguing of the image root.
 //! - [`store`]: the SQLite asset catalogue (identifier → current asset) and the template store.
@@ -17,6 +19,8 @@
 //! - [`metrics`]: Prometheus series.
 //! - [`config`]: layered configuration.
 
+pub mod access;
+pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+
+use tessera::access::{Access, commands};
 use tessera::cache::{DerivativeCache, DiskCache, scan_stats};
 use tessera::clock::{Clock, SystemClock};
 use tessera::config::{Config, Overrides};
@@ -14,9 +16,13 @@ use tessera::pyramid::{FilePyramidStore, Pyramids};
 use tessera::render::purge;
 use tessera::source::{FileStore, SourceStore};
 use tessera::store::Sources;
+use tessera::store::audit::AuditFilter;
+use tessera::store::team::TeamStore;
 use tessera::store::templates::TemplateStore;
+use tessera::team::{DEFAULT_PROJECT, Role, split_qualified};
 use tessera::template::batch::{SealJob, seal_csv};
 use tessera::template::model::parse_template;
+use tessera::template::signing::parse_keys;
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "A IIIF Image API 3.0 image server")]
@@ -91,6 +97,120 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Projects: every template, key, budget and usage belongs to one.
+    Projects {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// People who sign in. Passwords are read from TESSERA_PASSWORD or the first line of
+    /// standard input, never from the command line (other users can see it).
+    Users {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// API keys: a secret shown once, a role per project.
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    /// Create a project (its own signing keys are made).
+    Create {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Publishing needs another person's approval.
+        #[arg(long)]
+        four_eyes: bool,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user, optionally with a role in a project.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// owner, admin, designer, publisher, operator or viewer.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    List,
+    /// Set a user's password.
+    Passwd {
+        #[arg(long)]
+        email: String,
+    },
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Give a user (email or user:N) or key (key:tsk_…) a role in a project.
+    Grant {
+        member: String,
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Make a key and print its secret (once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// PROJECT:ROLE, repeatable.
+        #[arg(long = "role", value_name = "PROJECT:ROLE", required = true)]
+        roles: Vec<String>,
+        /// Seconds until the key stops working.
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
+    },
+    List,
+    Revoke {
+        prefix: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Write the audit trail as CSV (default) or JSON Lines.
+    Export {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        /// Unix seconds, inclusive.
+        #[arg(long)]
+        from: Option<u64>,
+        #[arg(long)]
+        to: Option<u64>,
+        #[arg(long)]
+        jsonl: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +265,10 @@ fn main() -> ExitCode {
             Command::Serve { .. } => serve(config),
             Command::Ingest { dir } => run_ingest(config, dir),
             Command::Cache { action } => cache(config, action),
+            Command::Projects { action } => team(&config, Team::Project(action)),
+            Command::Users { action } => team(&config, Team::User(action)),
+            Command::Keys { action } => team(&config, Team::Key(action)),
+            Command::Audit { action } => team(&config, Team::Audit(action)),
             Command::Seal {
                 name,
                 version,
@@ -315,6 +439,110 @@ fn cache(config: Config, action: CacheAction) -> Result<(), String> {
     Ok(())
 }
 
+/// The team subcommands.
+enum Team {
+    Project(ProjectAction),
+    User(UserAction),
+    Key(KeyAction),
+    Audit(AuditAction),
+}
+
+/// A password from TESSERA_PASSWORD, else the first line of standard input.
+fn password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("TESSERA_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn role(text: &str) -> Result<Role, String> {
+    text.parse()
+}
+
+fn team(config: &Config, command: Team) -> Result<(), String> {
+    let access = Access::open(config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+    let a = &access;
+    let out = match command {
+        Team::Project(ProjectAction::Create {
+            id,
+            name,
+            four_eyes,
+        }) => commands::create_project(a, &id, name.as_deref(), four_eyes),
+        Team::Project(ProjectAction::List) => commands::list_projects(a),
+        Team::User(UserAction::Add {
+            email,
+            name,
+            project,
+            role: r,
+        }) => {
+            let r = r.as_deref().map(role).transpose()?;
+            commands::add_user(
+                a,
+                &name,
+                &email,
+                &password()?,
+                r.map(|r| (project.as_str(), r)),
+            )
+        }
+        Team::User(UserAction::List) => commands::list_users(a),
+        Team::User(UserAction::Passwd { email }) => commands::set_password(a, &email, &password()?),
+        Team::User(UserAction::Disable { email }) => commands::set_disabled(a, &email, true),
+        Team::User(UserAction::Enable { email }) => commands::set_disabled(a, &email, false),
+        Team::User(UserAction::Grant {
+            member,
+            project,
+            role: r,
+        }) => commands::grant(a, &member, &project, role(&r)?),
+        Team::Key(KeyAction::Create {
+            name,
+            roles,
+            expires_in,
+        }) => {
+            let mut map = std::collections::BTreeMap::new();
+            for r in roles {
+                let (p, r) = r
+                    .split_once(':')
+                    .ok_or_else(|| format!("--role {r}: expected PROJECT:ROLE"))?;
+                map.insert(p.to_string(), role(r)?);
+            }
+            let expires_at = expires_in.map(|s| SystemClock.unix_now() + s);
+            commands::create_key(a, &name, &map, expires_at)
+        }
+        Team::Key(KeyAction::List) => commands::list_keys(a),
+        Team::Key(KeyAction::Revoke { prefix }) => commands::revoke_key(a, &prefix),
+        Team::Audit(AuditAction::Export {
+            project,
+            principal,
+            action,
+            target,
+            from,
+            to,
+            jsonl,
+        }) => {
+            let filter = AuditFilter {
+                project,
+                principal,
+                action,
+                target,
+                from,
+                to,
+                ..AuditFilter::default()
+            };
+            commands::export_audit(a, &filter, jsonl)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
 /// `tessera seal`: a CSV of recipients to a CSV of sealed URLs.
 fn seal(
     config: &Config,
@@ -324,11 +552,15 @@ fn seal(
     request: &str,
     valid_for: Option<u64>,
 ) -> Result<(), String> {
-    let keys = config
-        .templates
-        .keys
-        .clone()
-        .ok_or("no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)")?;
+    let (project, _) = split_qualified(name);
+    let keys = if project == DEFAULT_PROJECT {
+        config.templates.keys.clone()
+    } else {
+        let team = TeamStore::open(&config.catalogue_path()).map_err(|e| e.to_string())?;
+        let stored = team.signing_keys(project).map_err(|e| e.to_string())?;
+        stored.as_deref().map(parse_keys).transpose()?
+    }
+    .ok_or("no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)")?;
     let store = TemplateStore::open(&config.catalogue_path()).map_err(|e| e.to_string())?;
     let found = store
         .version(name, version)

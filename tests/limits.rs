@@ -11,10 +11,7 @@ use common::held::{Held, held};
 use tessera::http::AppState;
 
 fn serve(h: &Held) -> Server {
-    let state = AppState {
-        config: h.config.clone(),
-        render: h.service.clone(),
-    };
+    let state = AppState::with(h.config.clone(), h.service.clone(), h.clock.clone()).unwrap();
     Server::in_process(state, h.dir.path())
 }
 

@@ -81,8 +81,15 @@ async fn the_template_budget_follows_the_clock() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images/webinar-reminder.json"),
     )
     .unwrap();
-    s.templates.store.save_draft("w", &doc, "test").unwrap();
-    s.templates.store.publish("w", "test").unwrap();
+    let who = tessera::store::templates::Who {
+        id: "cli",
+        name: "test",
+    };
+    s.templates
+        .store
+        .save_draft("w", "default", &doc, who)
+        .unwrap();
+    s.templates.store.publish("w", who, false, "").unwrap();
     let name = |n: &str| Target::Template {
         id: TemplateId::parse("tpl~w~1").unwrap().unwrap(),
         path: "/iiif/3/tpl~w~1/full/max/0/default.jpg".into(),

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::access::AccessError;
 use crate::error::{Code, Coded};
 use crate::iiif::ParseError;
 use crate::render::RenderError;
@@ -24,6 +25,8 @@ pub enum HttpError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Batch(#[from] BatchError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed: use GET, HEAD or OPTIONS")]
@@ -75,6 +78,12 @@ impl From<TemplateStoreError> for HttpError {
     }
 }
 
+impl From<crate::store::team::TeamError> for HttpError {
+    fn from(e: crate::store::team::TeamError) -> Self {
+        HttpError::Access(e.into())
+    }
+}
+
 impl From<Invalid> for HttpError {
     fn from(e: Invalid) -> Self {
         HttpError::Render(RenderError::InvalidTemplate(e))
@@ -87,6 +96,7 @@ impl Coded for HttpError {
             HttpError::Parse(e) => e.code(),
             HttpError::Render(e) => e.code(),
             HttpError::Batch(e) => e.code(),
+            HttpError::Access(e) => e.code(),
             HttpError::NoRoute => Code::NoRoute,
             HttpError::Method => Code::MethodNotAllowed,
             HttpError::Task(_) => Code::Internal,
@@ -131,11 +141,9 @@ pub fn status(code: Code) -> StatusCode {
         | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Code::CatalogueUnavailable | Code::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         Code::Unauthorized => StatusCode::UNAUTHORIZED,
-        Code::Forbidden
-        | Code::Refused
-        | Code::NotAllowed
-        | Code::FourEyes
-        | Code::CsrfRefused => StatusCode::FORBIDDEN,
+        Code::Forbidden | Code::Refused | Code::NotAllowed | Code::FourEyes | Code::CsrfRefused => {
+            StatusCode::FORBIDDEN
+        }
         Code::InvalidTemplate => StatusCode::UNPROCESSABLE_ENTITY,
         Code::NoDraft
         | Code::DraftLocked
@@ -184,9 +192,12 @@ impl ResponseError for HttpError {
         }
         let retry_after = match self {
             HttpError::Render(e) => match e.root() {
-                RenderError::RateLimited(seconds) => Some(*seconds),
+                RenderError::RateLimited(seconds) | RenderError::QuotaExceeded(seconds) => {
+                    Some(*seconds)
+                }
                 _ => None,
             },
+            HttpError::Access(e) => e.retry_after(),
             _ => None,
         };
         response(code, &self.to_string(), retry_after)

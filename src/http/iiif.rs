@@ -50,7 +50,7 @@ pub async fn handle(
 }
 
 /// The template an identifier names, when it names one (`tpl~…`), checked for this request.
-fn template(
+async fn template(
     req: &HttpRequest,
     state: &AppState,
     identifier: &str,
@@ -59,7 +59,7 @@ fn template(
         return Ok(None);
     };
     let id = id.map_err(ParseError::Identifier)?;
-    personalized::admit(req, state, &id)?;
+    personalized::admit(req, state, &id).await?;
     Ok(Some(id))
 }
 
@@ -71,7 +71,7 @@ async fn info(
 ) -> Result<HttpResponse, HttpError> {
     let id = format!("{base}/{}", encode_identifier(&identifier));
     let st = state.clone();
-    let (doc, modified, cache_control) = match template(req, state, &identifier)? {
+    let (doc, modified, cache_control) = match template(req, state, &identifier).await? {
         Some(t) => {
             let cache_control = personalized::cache_control(state, &t);
             let (doc, modified) = blocking(move || st.render.template_info(&t, &id)).await?;
@@ -92,7 +92,7 @@ async fn image(
     identifier: String,
     request: ImageRequest,
 ) -> Result<HttpResponse, HttpError> {
-    let (target, cache_control) = match template(req, state, &identifier)? {
+    let (target, cache_control) = match template(req, state, &identifier).await? {
         Some(id) => {
             let cache_control = personalized::cache_control(state, &id);
             let target = Target::Template {

@@ -2,18 +2,23 @@
 //! paths are parsed by [`crate::iiif`], everything after by [`crate::render`] off the async
 //! executor; responses are built in `respond`, errors become statuses in [`error`].
 //!
-//! Inside: `mod.rs` (server, middleware) → handlers (`iiif`, `personalized`, `admin`,
-//! `template_admin`, `ops`) → `auth`, `respond` → `state`, `error`; nothing points back up.
+//! Inside: `mod.rs` (server, middleware) → `api` (the admin/auth endpoint table) → handlers
+//! (`iiif`, `personalized`, `admin`, `template_admin`, `team_admin`, `session`, `reports`,
+//! `ops`) → `access`, `respond` → `state`, `error`; nothing points back up.
 
+mod access;
 mod admin;
-mod auth;
+pub mod api;
 pub mod error;
 mod iiif;
 pub mod negotiate;
 mod ops;
 mod personalized;
+mod reports;
 mod respond;
+mod session;
 mod state;
+mod team_admin;
 mod template_admin;
 
 use std::net::TcpListener;
@@ -51,25 +56,23 @@ pub async fn serve_on(listener: TcpListener, state: AppState) -> std::io::Result
     let state = web::Data::new(state);
     HttpServer::new(move || {
         let pattern = format!("{prefix}/{{tail:.*}}");
+        // Images are for every origin; the admin and auth API for none but its own.
+        let any_origin = || {
+            DefaultHeaders::new()
+                .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                .add((
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    "Link, ETag, Last-Modified, X-Tessera-Error, X-Tessera-Refused, X-Tessera-Fallbacks",
+                ))
+        };
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(observe))
-            .wrap(
-                DefaultHeaders::new()
-                    .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-                    .add((
-                        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                        "Link, ETag, Last-Modified, X-Tessera-Error, X-Tessera-Refused, X-Tessera-Fallbacks",
-                    )),
-            )
             .configure(ops::routes)
-            .service(
-                web::scope("/admin")
-                    .configure(admin::routes)
-                    .configure(template_admin::routes),
-            )
+            .configure(api::routes)
             .service(
                 web::resource(pattern)
+                    .wrap(any_origin())
                     .route(
                         web::route()
                             .guard(guard::Any(guard::Get()).or(guard::Head()))
@@ -104,13 +107,29 @@ async fn preflight(req: HttpRequest) -> HttpResponse {
         .finish()
 }
 
-/// Outside the prefix: preflights are answered, everything else is 404.
+/// Outside the prefix: preflights are answered (not for the admin and auth API, which is
+/// not open to other origins), everything else is 404.
 async fn fallback(req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    if req.method() == actix_web::http::Method::OPTIONS {
+    let private = req.path().starts_with("/admin/") || req.path().starts_with("/auth/");
+    if req.method() == actix_web::http::Method::OPTIONS && !private {
         Ok(preflight(req).await)
     } else {
         Err(HttpError::NoRoute)
     }
+}
+
+/// A request id unique in this process and unlikely to repeat across restarts: the start
+/// time and a counter.
+fn request_id() -> String {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static START: LazyLock<u64> = LazyLock::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    });
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{:x}-{:x}", *START, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// One structured log line and the request metrics per request. The query string is left out
@@ -123,7 +142,28 @@ async fn observe(
     let method = req.method().clone();
     let path = req.path().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let res = next.call(req).await?;
+    let id = request_id();
+    req.extensions_mut().insert(access::RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        headers.insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    let rate = res
+        .request()
+        .extensions()
+        .get::<crate::auth::RateDecision>()
+        .cloned();
+    if let Some(r) = rate {
+        let headers = res.headers_mut();
+        for (name, value) in [
+            ("ratelimit-limit", r.limit as u64),
+            ("ratelimit-remaining", r.remaining as u64),
+            ("ratelimit-reset", r.reset_secs),
+        ] {
+            headers.insert(header::HeaderName::from_static(name), value.into());
+        }
+    }
     let elapsed = start.elapsed().as_secs_f64();
     let route = res
         .request()
@@ -140,6 +180,6 @@ async fn observe(
             .with_label_values(&[route])
             .observe(elapsed);
     }
-    tracing::info!(%method, path, route, status, ms = elapsed * 1000.0, "request");
+    tracing::info!(%method, path, route, status, ms = elapsed * 1000.0, request_id = id, "request");
     Ok(res)
 }

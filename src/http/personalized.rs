@@ -6,20 +6,24 @@
 use actix_web::{HttpRequest, HttpResponseBuilder};
 
 use super::HttpError;
-use super::auth::authorize;
+use super::access::caller;
 use super::state::AppState;
 use crate::render::Prepared;
+use crate::team::{Capability, split_qualified};
 use crate::template::request::{Pin, TemplateId};
 
-/// The checks every personalized request passes first: URL length, admin for drafts.
-pub fn admit(req: &HttpRequest, state: &AppState, id: &TemplateId) -> Result<(), HttpError> {
+/// The checks every personalized request passes first: URL length; for drafts, a principal
+/// (key, token or session) that may preview in the template's project.
+pub async fn admit(req: &HttpRequest, state: &AppState, id: &TemplateId) -> Result<(), HttpError> {
     let max = state.render.templates.max_url_bytes;
     let length = req.uri().path().len() + req.uri().query().map_or(0, |q| q.len() + 1);
     if length > max {
         return Err(HttpError::UriTooLong(max));
     }
     if id.pin == Pin::Draft {
-        authorize(req, state)?;
+        caller(req, state)
+            .await?
+            .require(split_qualified(&id.name).0, Capability::Preview)?;
     }
     Ok(())
 }

@@ -101,3 +101,9 @@ pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
     };
     format!("{scheme}://{host}{}", state.config.server.prefix)
 }
+
+/// A JSON answer that must not be stored anywhere (admin and auth answers).
+pub fn no_store(mut res: actix_web::HttpResponseBuilder, body: serde_json::Value) -> HttpResponse {
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}

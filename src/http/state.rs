@@ -1,24 +1,40 @@
-//! What every handler shares: the configuration and the render service.
+//! What every handler shares: the configuration, the render service and the access service.
 
 use std::sync::Arc;
 
 use actix_web::web;
 
 use super::HttpError;
+use crate::access::Access;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::render::RenderService;
+use crate::render::{NoHooks, RenderService};
 
 /// Everything a request handler needs, built once at start-up.
 pub struct AppState {
     pub config: Config,
     pub render: Arc<RenderService>,
+    pub access: Arc<Access>,
 }
 
 impl AppState {
-    /// Opens the render service (catalogue, cache, pyramids, templates) for `config`.
+    /// Opens the render service (catalogue, cache, pyramids, templates) and the access
+    /// service for `config`, on the system clock.
     pub fn new(config: Config) -> std::io::Result<AppState> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let render = RenderService::with(&config, clock.clone(), Arc::new(NoHooks))?;
+        AppState::with(config, Arc::new(render), clock)
+    }
+
+    /// The state around a given render service and clock (tests hold renders or set time).
+    pub fn with(
+        config: Config,
+        render: Arc<RenderService>,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<AppState> {
         Ok(AppState {
-            render: Arc::new(RenderService::open(&config)?),
+            access: Arc::new(Access::open(&config, clock).map_err(std::io::Error::other)?),
+            render,
             config,
         })
     }

@@ -1,17 +1,8 @@
-//! The template admin API, behind the admin token: drafts, publishing, versions, the audit
-//! trail, and making URLs — signed or sealed (one recipient, or a CSV of them).
-//!
-//! | method | path | does |
-//! |---|---|---|
-//! | GET | `/admin/templates` | every template: draft?, versions |
-//! | PUT | `/admin/templates/{name}` | create or replace the draft (body: the template) |
-//! | GET | `/admin/templates/{name}/draft` | the draft |
-//! | POST | `/admin/templates/{name}/publish` | the draft becomes the next version |
-//! | GET | `/admin/templates/{name}/versions` | published versions |
-//! | GET | `/admin/templates/{name}/versions/{n}` | one version, with its document |
-//! | GET | `/admin/templates/{name}/audit`, `/admin/audit` | who did what, when |
-//! | POST | `/admin/templates/{name}/versions/{n}/sign` | a signed URL for some fields |
-//! | POST | `/admin/templates/{name}/versions/{n}/seal` | a CSV of recipients → a CSV with URLs |
+//! The template admin API: drafts, review (submit, approve, reject), publishing, archiving,
+//! versions, the audit trail, and making URLs — signed or sealed (one recipient, or a CSV of
+//! them). `{name}` is the qualified name: `name` in the default project, `project.name`
+//! elsewhere. Every action is checked against the caller's role in the template's project
+//! and audited ([`super::access::perform`]).
 
 use std::sync::Arc;
 
@@ -21,53 +12,40 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::HttpError;
-use super::auth::authorize;
-use super::respond::base_url;
+use super::access::{Caller, caller, perform};
+use super::respond::{base_url, no_store};
 use super::state::{AppState, blocking};
 use crate::clock::unix_seconds;
 use crate::error::Code;
 use crate::render::RenderError;
 use crate::render::templates::Loaded;
-use crate::store::templates::AuditEntry;
+use crate::store::audit::AuditFilter;
+use crate::store::templates::{Draft, Who};
+use crate::team::{Capability, split_qualified};
 use crate::template::batch::{SealJob, seal_csv};
 use crate::template::model::parse_template;
-use crate::template::request::{Pin, TemplateId, valid_name};
+use crate::template::request::{Pin, TemplateId, valid_qualified};
 use crate::template::signing::{Keys, Sealed, encode_component, seal, sign};
 
-/// Registers the template admin routes, relative to the `/admin` scope.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/templates", web::get().to(list))
-        .route("/audit", web::get().to(audit_all))
-        .route("/templates/{name}", web::put().to(save_draft))
-        .route("/templates/{name}/draft", web::get().to(draft))
-        .route("/templates/{name}/publish", web::post().to(publish))
-        .route("/templates/{name}/versions", web::get().to(versions))
-        .route(
-            "/templates/{name}/versions/{version}",
-            web::get().to(version),
-        )
-        .route("/templates/{name}/audit", web::get().to(audit))
-        .route(
-            "/templates/{name}/versions/{version}/sign",
-            web::post().to(sign_url),
-        )
-        .route(
-            "/templates/{name}/versions/{version}/seal",
-            web::post().to(seal_list),
-        );
+/// A template named in the path: its qualified name and project.
+struct Named {
+    name: String,
+    project: String,
 }
 
-/// Checks the admin token, then returns the template name from the path, checked.
-fn authorized_name(req: &HttpRequest, state: &AppState) -> Result<String, HttpError> {
-    authorize(req, state)?;
+/// The template name from the path, checked.
+fn named(req: &HttpRequest) -> Result<Named, HttpError> {
     let name = req.match_info().get("name").unwrap_or_default();
-    if !valid_name(name) {
+    if !valid_qualified(name) {
         return Err(HttpError::input(
             Code::BadName,
-            "template names are 1 to 64 letters, digits, '-' or '_'",
+            "template names are 1 to 64 letters, digits, '-' or '_', after 'project.' outside the default project",
         ));
     }
-    Ok(name.to_string())
+    Ok(Named {
+        name: name.to_string(),
+        project: split_qualified(name).0.to_string(),
+    })
 }
 
 fn version_of(req: &HttpRequest) -> Result<u32, HttpError> {
@@ -78,31 +56,48 @@ fn version_of(req: &HttpRequest) -> Result<u32, HttpError> {
         .ok_or_else(|| HttpError::input(Code::BadVersion, "the version is a positive number"))
 }
 
-/// Who did it, for the audit trail: `X-Tessera-Actor`, else "admin".
-fn actor(req: &HttpRequest) -> String {
-    req.headers()
-        .get("X-Tessera-Actor")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().chars().take(128).collect::<String>())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "admin".into())
+/// Authenticates, checks a read `capability` in the template's project, returns the name.
+async fn reader(
+    req: &HttpRequest,
+    state: &AppState,
+    capability: Capability,
+) -> Result<(Caller, Named), HttpError> {
+    let c = caller(req, state).await?;
+    let n = named(req)?;
+    c.require(&n.project, capability)?;
+    Ok((c, n))
 }
 
-fn no_store(mut res: actix_web::HttpResponseBuilder, body: Value) -> HttpResponse {
-    res.insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    project: Option<String>,
+    #[serde(default)]
+    archived: bool,
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
+/// Templates of one project (`?project=`), or of every project the caller may view.
+pub(super) async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, HttpError> {
+    let c = caller(&req, &state).await?;
+    if let Some(p) = &query.project {
+        c.require(p, Capability::View)?;
+    }
     let st = state.clone();
     let body = blocking(move || -> Result<Value, HttpError> {
         let store = &st.render.templates.store;
         let mut out = Vec::new();
-        for s in store.list()? {
+        for s in store.list(query.project.as_deref(), query.archived)? {
+            if !c.actor.may(&s.project, Capability::View) {
+                continue;
+            }
             out.push(json!({
                 "name": s.name,
-                "has_draft": s.has_draft,
+                "project": s.project,
+                "state": s.state.as_str(),
+                "archived": s.archived,
                 "latest_version": s.latest_version,
                 "versions": store.versions(&s.name)?,
             }));
@@ -113,44 +108,81 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(no_store(HttpResponse::Ok(), body))
 }
 
-async fn save_draft(
+fn who(caller: &crate::access::Actor) -> (String, String) {
+    (caller.principal.id(), caller.principal.name())
+}
+
+fn draft_json(d: &Draft, with_document: bool) -> Value {
+    let mut v = json!({
+        "name": d.name,
+        "project": d.project,
+        "content_hash": d.content_hash,
+        "updated_at": unix_seconds(d.updated_at),
+        "updated_by": d.updated_by,
+        "state": d.state.as_str(),
+        "submitted_by": d.submitted_by,
+        "submitted_at": d.submitted_at,
+        "archived": d.archived,
+    });
+    if with_document {
+        v["document"] = document(&d.document);
+    }
+    v
+}
+
+pub(super) async fn save_draft(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
-    let who = actor(&req);
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
     let st = state.clone();
-    let (draft, created) = blocking(move || -> Result<_, HttpError> {
-        let render = &st.render;
-        let template = parse_template(&body)?;
-        let families = render.templates.fonts.families();
-        template.check_resources(
-            &families,
-            |text| render.templates.coverage.covers(text),
-            |id| render.sources.asset(id).is_ok(),
-        )?;
-        // Stored as sent (already valid), so what the designer wrote is what is audited.
-        let document = std::str::from_utf8(&body)
-            .map_err(|_| HttpError::input(Code::BadBody, "the template is not UTF-8"))?;
-        Ok(render.templates.store.save_draft(&name, document, &who)?)
-    })
+    let project = n.project.clone();
+    let target = n.name.clone();
+    let (draft, created) = perform(
+        &state,
+        &c,
+        "template.save",
+        &project.clone(),
+        &target,
+        Capability::Edit,
+        move |actor| {
+            let render = &st.render;
+            render.templates.policy(&project)?;
+            let template = parse_template(&body)?;
+            let families = render.templates.fonts.families();
+            template.check_resources(
+                &families,
+                |text| render.templates.coverage.covers(text),
+                |id| render.sources.asset(id).is_ok(),
+            )?;
+            // Stored as sent (already valid), so what the designer wrote is what is audited.
+            let document = std::str::from_utf8(&body)
+                .map_err(|_| HttpError::input(Code::BadBody, "the template is not UTF-8"))?;
+            let (id, name) = who(actor);
+            let (draft, created) = render.templates.store.save_draft(
+                &n.name,
+                &project,
+                document,
+                Who {
+                    id: &id,
+                    name: &name,
+                },
+            )?;
+            let detail = json!({ "content_hash": draft.content_hash, "created": created });
+            Ok(((draft, created), detail))
+        },
+    )
     .await?;
     let res = if created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    Ok(no_store(
-        res,
-        json!({
-            "name": draft.name,
-            "content_hash": draft.content_hash,
-            "updated_at": unix_seconds(draft.updated_at),
-            "updated_by": draft.updated_by,
-            "created": created,
-        }),
-    ))
+    let mut body = draft_json(&draft, false);
+    body["created"] = json!(created);
+    Ok(no_store(res, body))
 }
 
 /// A stored document as JSON (it was valid JSON when stored).
@@ -158,51 +190,213 @@ fn document(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-async fn draft(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
+pub(super) async fn draft(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let (_, n) = reader(&req, &state, Capability::View).await?;
     let st = state.clone();
-    let d = blocking(move || st.render.templates.store.draft(&name))
+    let d = blocking(move || st.render.templates.store.draft(&n.name))
         .await?
         .ok_or(HttpError::Render(RenderError::TemplateNotFound))?;
+    Ok(no_store(HttpResponse::Ok(), draft_json(&d, true)))
+}
+
+/// An optional review comment.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+fn comment_of(body: &[u8]) -> Result<String, HttpError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(String::new());
+    }
+    let c: CommentBody =
+        serde_json::from_slice(body).map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?;
+    Ok(c.comment.chars().take(2000).collect())
+}
+
+/// Which review step a route takes.
+#[derive(Clone, Copy)]
+enum Step {
+    Submit,
+    Reject,
+    /// Approve a submitted draft, or publish directly where the project allows it.
+    Publish,
+}
+
+async fn review(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+    step: Step,
+) -> Result<HttpResponse, HttpError> {
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    let comment = comment_of(&body)?;
+    let (action, capability) = match step {
+        Step::Submit => ("template.submit", Capability::Edit),
+        Step::Reject => ("template.reject", Capability::Publish),
+        Step::Publish => ("template.publish", Capability::Publish),
+    };
+    let st = state.clone();
+    let project = n.project.clone();
+    let target = n.name.clone();
+    let body = perform(
+        &state,
+        &c,
+        action,
+        &project.clone(),
+        &target,
+        capability,
+        move |actor| {
+            let templates = &st.render.templates;
+            let policy = templates.policy(&project)?;
+            let (id, name) = who(actor);
+            let who = Who {
+                id: &id,
+                name: &name,
+            };
+            let store = &templates.store;
+            match step {
+                Step::Submit => {
+                    let d = store.submit(&n.name, who, &comment)?;
+                    let detail = json!({ "content_hash": d.content_hash, "comment": comment });
+                    Ok((draft_json(&d, false), detail))
+                }
+                Step::Reject => {
+                    let d = store.reject(&n.name, who, &comment)?;
+                    let detail = json!({ "content_hash": d.content_hash, "comment": comment });
+                    Ok((draft_json(&d, false), detail))
+                }
+                Step::Publish => {
+                    let v = store.publish(&n.name, who, policy.four_eyes, &comment)?;
+                    let detail = json!({
+                        "version": v.version,
+                        "content_hash": v.content_hash,
+                        "comment": comment,
+                    });
+                    let body = json!({
+                        "name": v.name,
+                        "version": v.version,
+                        "identifier": format!("tpl~{}~{}", v.name, v.version),
+                        "content_hash": v.content_hash,
+                        "published_at": unix_seconds(v.published_at),
+                        "published_by": v.published_by,
+                    });
+                    Ok((body, detail))
+                }
+            }
+        },
+    )
+    .await?;
+    let res = match step {
+        Step::Publish => HttpResponse::Created(),
+        _ => HttpResponse::Ok(),
+    };
+    Ok(no_store(res, body))
+}
+
+pub(super) async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    review(req, state, body, Step::Submit).await
+}
+
+pub(super) async fn reject(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    review(req, state, body, Step::Reject).await
+}
+
+pub(super) async fn publish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    review(req, state, body, Step::Publish).await
+}
+
+pub(super) async fn archive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    set_archived(req, state, true).await
+}
+
+pub(super) async fn unarchive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    set_archived(req, state, false).await
+}
+
+async fn set_archived(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    archived: bool,
+) -> Result<HttpResponse, HttpError> {
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    let action = if archived {
+        "template.archive"
+    } else {
+        "template.unarchive"
+    };
+    let st = state.clone();
+    let name = n.name.clone();
+    let changed = perform(
+        &state,
+        &c,
+        action,
+        &n.project,
+        &n.name,
+        Capability::Publish,
+        move |_| {
+            let changed = st.render.templates.store.set_archived(&name, archived)?;
+            Ok((changed, json!({ "changed": changed })))
+        },
+    )
+    .await?;
     Ok(no_store(
         HttpResponse::Ok(),
-        json!({
-            "name": d.name,
-            "content_hash": d.content_hash,
-            "updated_at": unix_seconds(d.updated_at),
-            "updated_by": d.updated_by,
-            "document": document(&d.document),
-        }),
+        json!({ "name": n.name, "archived": archived, "changed": changed }),
     ))
 }
 
-async fn publish(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
-    let who = actor(&req);
+pub(super) async fn reviews(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let (_, n) = reader(&req, &state, Capability::View).await?;
     let st = state.clone();
-    let v = blocking(move || st.render.templates.store.publish(&name, &who)).await?;
-    tracing::info!(template = %v.name, version = v.version, "template published");
+    let name = n.name.clone();
+    let rows = blocking(move || st.render.templates.store.reviews(&name)).await?;
     Ok(no_store(
-        HttpResponse::Created(),
-        json!({
-            "name": v.name,
-            "version": v.version,
-            "identifier": format!("tpl~{}~{}", v.name, v.version),
-            "content_hash": v.content_hash,
-            "published_at": unix_seconds(v.published_at),
-            "published_by": v.published_by,
-        }),
+        HttpResponse::Ok(),
+        json!({ "name": n.name, "reviews": rows }),
     ))
 }
 
-async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
+pub(super) async fn versions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let (_, n) = reader(&req, &state, Capability::View).await?;
+    let name = n.name;
     let st = state.clone();
     let body = blocking(move || -> Result<Value, HttpError> {
         let store = &st.render.templates.store;
         let mut out = Vec::new();
-        for n in store.versions(&name)? {
-            if let Some(v) = store.version(&name, n)? {
+        for v in store.versions(&name)? {
+            if let Some(v) = store.version(&name, v)? {
                 out.push(json!({
                     "version": v.version,
                     "content_hash": v.content_hash,
@@ -220,11 +414,15 @@ async fn versions(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(no_store(HttpResponse::Ok(), body))
 }
 
-async fn version(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
-    let n = version_of(&req)?;
+pub(super) async fn version(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let (_, n) = reader(&req, &state, Capability::View).await?;
+    let v = version_of(&req)?;
     let st = state.clone();
-    let v = blocking(move || st.render.templates.store.version(&name, n))
+    let name = n.name;
+    let v = blocking(move || st.render.templates.store.version(&name, v))
         .await?
         .ok_or(HttpError::Render(RenderError::TemplateNotFound))?;
     Ok(no_store(
@@ -240,47 +438,29 @@ async fn version(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     ))
 }
 
-fn audit_json(rows: Vec<AuditEntry>) -> Value {
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|a| {
-            json!({
-                "at": unix_seconds(a.at),
-                "who": a.who,
-                "action": a.action.as_str(),
-                "name": a.name,
-                "version": a.version,
-                "content_hash": a.content_hash,
-            })
-        })
-        .collect();
-    json!({ "audit": rows })
-}
-
-async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
-    let st = state.clone();
-    let rows = blocking(move || st.render.templates.store.audit(Some(&name))).await?;
-    Ok(no_store(HttpResponse::Ok(), audit_json(rows)))
-}
-
-async fn audit_all(
+/// The audit trail of one template (needs `read_audit` in its project).
+pub(super) async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    authorize(&req, &state)?;
+    let (_, n) = reader(&req, &state, Capability::ReadAudit).await?;
     let st = state.clone();
-    let rows = blocking(move || st.render.templates.store.audit(None)).await?;
-    Ok(no_store(HttpResponse::Ok(), audit_json(rows)))
+    let filter = AuditFilter {
+        target: Some(n.name),
+        ..AuditFilter::default()
+    };
+    let rows = blocking(move || st.access.audit_rows(&filter)).await?;
+    Ok(no_store(HttpResponse::Ok(), json!({ "audit": rows })))
 }
 
-/// The keys, or why URLs cannot be made.
-fn keys(state: &AppState) -> Result<&Keys, HttpError> {
+/// The keys of `project`, or why URLs cannot be made.
+fn keys(state: &AppState, project: &str) -> Result<Keys, HttpError> {
     state
         .render
         .templates
+        .policy(project)?
         .keys
-        .as_ref()
+        .clone()
         .ok_or(HttpError::Forbidden(
             "no signing keys: set templates.keys (TESSERA_TEMPLATES_KEYS)",
         ))
@@ -324,79 +504,94 @@ struct SignBody {
     sealed: bool,
 }
 
-/// A signed (or sealed) URL for one set of fields.
-async fn sign_url(
+/// A signed (or sealed) URL for one set of fields. Audited with the field names only.
+pub(super) async fn sign_url(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
-    let n = version_of(&req)?;
-    let keys = keys(&state)?.clone();
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    let v = version_of(&req)?;
     // Any content type: the body is JSON or refused with serde's reason.
     let body: SignBody = serde_json::from_slice(&body)
         .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?;
     let request = image_request(body.request.as_deref())?;
-    let st = state.clone();
-    let loaded = {
-        let name = name.clone();
-        blocking(move || published(&st, &name, n)).await?
-    };
-    if let Some(unknown) = body
-        .fields
-        .keys()
-        .find(|k| !loaded.template.fields.contains_key(*k))
-    {
-        return Err(HttpError::input(
-            Code::UnknownField,
-            format!("'{unknown}' is not a field of {name} v{n}"),
-        ));
-    }
     let base = base_url(&req, &state);
-    let url = if body.sealed {
-        let token = seal(
-            &keys,
-            &format!("{name}~{n}"),
-            &Sealed {
-                fields: body.fields,
-                exp: body.exp,
-            },
-        );
-        format!("{base}/tpl~{name}~{n}~{token}/{request}")
-    } else {
-        let mut query: Vec<(String, String)> = body.fields.into_iter().collect();
-        if let Some(exp) = body.exp {
-            query.push(("exp".into(), exp.to_string()));
-        }
-        let path = format!("{}/tpl~{name}~{n}/{request}", state.config.server.prefix);
-        let sig = sign(&keys, &path, &query);
-        query.push(("sig".into(), sig));
-        let encoded: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-            .collect();
-        format!("{base}/tpl~{name}~{n}/{request}?{}", encoded.join("&"))
-    };
+    let prefix = state.config.server.prefix.clone();
+    let st = state.clone();
+    let (name, project) = (n.name.clone(), n.project.clone());
+    let target = format!("{}/versions/{v}", n.name);
+    let url = perform(
+        &state,
+        &c,
+        "template.sign",
+        &n.project,
+        &target,
+        Capability::MakeUrls,
+        move |_| {
+            let keys = keys(&st, &project)?;
+            let loaded = published(&st, &name, v)?;
+            if let Some(unknown) = body
+                .fields
+                .keys()
+                .find(|k| !loaded.template.fields.contains_key(*k))
+            {
+                return Err(HttpError::input(
+                    Code::UnknownField,
+                    format!("'{unknown}' is not a field of {name} v{v}"),
+                ));
+            }
+            let fields: Vec<&String> = body.fields.keys().collect();
+            let detail = json!({ "fields": fields, "sealed": body.sealed, "exp": body.exp });
+            let url = if body.sealed {
+                let token = seal(
+                    &keys,
+                    &format!("{name}~{v}"),
+                    &Sealed {
+                        fields: body.fields.clone(),
+                        exp: body.exp,
+                    },
+                );
+                format!("{base}/tpl~{name}~{v}~{token}/{request}")
+            } else {
+                let mut query: Vec<(String, String)> = body.fields.clone().into_iter().collect();
+                if let Some(exp) = body.exp {
+                    query.push(("exp".into(), exp.to_string()));
+                }
+                let path = format!("{prefix}/tpl~{name}~{v}/{request}");
+                let sig = sign(&keys, &path, &query);
+                query.push(("sig".into(), sig));
+                let encoded: Vec<String> = query
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+                    .collect();
+                format!("{base}/tpl~{name}~{v}/{request}?{}", encoded.join("&"))
+            };
+            Ok((url, detail))
+        },
+    )
+    .await?;
     Ok(no_store(HttpResponse::Ok(), json!({ "url": url })))
 }
 
 #[derive(Deserialize)]
-struct SealQuery {
+pub(super) struct SealQuery {
     request: Option<String>,
     exp: Option<u64>,
 }
 
 /// A CSV of recipients (a header row naming fields; other columns pass through) → the same
-/// CSV with a `url` column of sealed URLs.
-async fn seal_list(
+/// CSV with a `url` column of sealed URLs. Audited with the row count only.
+pub(super) async fn seal_list(
     req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<SealQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    let name = authorized_name(&req, &state)?;
-    let n = version_of(&req)?;
-    keys(&state)?;
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    let v = version_of(&req)?;
     let request = image_request(query.request.as_deref())?;
     let exp = query.exp;
     if exp.is_some_and(|e| e <= state.render.unix_now()) {
@@ -404,24 +599,35 @@ async fn seal_list(
     }
     let base = base_url(&req, &state);
     let st = state.clone();
-    let (csv, rows) = blocking(move || -> Result<_, HttpError> {
-        let loaded = published(&st, &name, n)?;
-        let job = SealJob {
-            keys: keys(&st)?,
-            name: &name,
-            version: n,
-            template: &loaded.template,
-            base_url: &base,
-            request: &request,
-            exp,
-        };
-        let mut out = Vec::new();
-        let rows = seal_csv(&job, &body[..], &mut out)?;
-        Ok((out, rows))
-    })
+    let (name, project) = (n.name.clone(), n.project.clone());
+    let target = format!("{}/versions/{v}", n.name);
+    let csv = perform(
+        &state,
+        &c,
+        "template.seal",
+        &n.project,
+        &target,
+        Capability::MakeUrls,
+        move |_| {
+            let keys = keys(&st, &project)?;
+            let loaded = published(&st, &name, v)?;
+            let job = SealJob {
+                keys: &keys,
+                name: &name,
+                version: v,
+                template: &loaded.template,
+                base_url: &base,
+                request: &request,
+                exp,
+            };
+            let mut out = Vec::new();
+            let rows = seal_csv(&job, &body[..], &mut out)?;
+            // Counts only: the rows are personal data.
+            tracing::info!(rows, "sealed a recipient list");
+            Ok((out, json!({ "rows": rows, "exp": exp })))
+        },
+    )
     .await?;
-    // Counts only: the rows are personal data.
-    tracing::info!(rows, "sealed a recipient list");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("text/csv; charset=utf-8")

@@ -42,6 +42,9 @@ pub enum RenderError {
     Refused(#[source] Refused),
     #[error("too many new renders of this template; retry in {0} s")]
     RateLimited(u64),
+    /// The project's monthly render quota is used up; seconds until the month ends.
+    #[error("this project's monthly render quota is used up")]
+    QuotaExceeded(u64),
     #[error(transparent)]
     Overlay(#[from] OverlayError),
 }
@@ -83,6 +86,7 @@ impl Coded for RenderError {
             RenderError::Templates(e) => e.code(),
             RenderError::Refused(_) => Code::Refused,
             RenderError::RateLimited(_) => Code::RateLimited,
+            RenderError::QuotaExceeded(_) => Code::QuotaExceeded,
             RenderError::Overlay(e) => e.code(),
         }
     }

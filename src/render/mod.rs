@@ -50,7 +50,7 @@ pub trait RenderHooks: Send + Sync {
 }
 
 /// No hooks: production.
-struct NoHooks;
+pub struct NoHooks;
 impl RenderHooks for NoHooks {}
 
 /// What a request asks for, as the HTTP edge resolved it.

@@ -3,7 +3,7 @@
 //! [`crate::template`] functions; drawing is [`crate::overlay`]; this is where they meet the
 //! catalogue, the keys and the caches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -17,19 +17,25 @@ use crate::iiif::Plan;
 use crate::overlay::{self, Content, Coverage, Fonts, Underlay, load};
 use crate::pipeline::{Decoded, RenderOptions, Rendered, encode, transform};
 use crate::store::Sources;
+use crate::store::team::{TeamError, TeamStore};
 use crate::store::templates::TemplateStore;
+use crate::team::{DEFAULT_PROJECT, split_qualified};
 use crate::template::fields::{Denylist, Field};
 use crate::template::limit::RenderBudget;
 use crate::template::model::{Template, parse_template};
 use crate::template::request::{
     Inputs, Personalized, Pin, Policy, TemplateId, compile_fields, inputs, personalize,
 };
-use crate::template::signing::{Keys, Refused};
+use crate::template::signing::{Keys, Refused, parse_keys};
 
 /// Templates and what rendering them needs, built once at start-up.
 pub struct Templates {
     pub store: TemplateStore,
-    pub keys: Option<Keys>,
+    /// Project settings (signing keys, budgets, quotas), read through [`Self::policy`].
+    team: TeamStore,
+    /// The default project's signing keys: `templates.keys`.
+    keys: Option<Keys>,
+    policies: Mutex<HashMap<String, Arc<ProjectPolicy>>>,
     pub denylist: Denylist,
     pub fonts: Fonts,
     pub coverage: Coverage,
@@ -42,6 +48,16 @@ pub struct Templates {
     /// Drawn underlays (background, base image, leading static layers) by template content
     /// and base image content.
     underlays: Mutex<LruCache<String, Arc<Underlay>>>,
+}
+
+/// What a project's settings mean for rendering and making URLs.
+#[derive(Debug)]
+pub struct ProjectPolicy {
+    pub keys: Option<Keys>,
+    /// Cold renders per template per minute (0: no limit).
+    pub renders_per_minute: u32,
+    pub monthly_renders: Option<u64>,
+    pub four_eyes: bool,
 }
 
 /// Underlays kept in memory, and the largest one kept (bytes of pixels): at most 64 MB.
@@ -90,7 +106,9 @@ impl Templates {
         let t = &config.templates;
         Ok(Templates {
             store: TemplateStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
+            team: TeamStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
             keys: config.templates.keys.clone(),
+            policies: Mutex::new(HashMap::new()),
             denylist: config.denylist().map_err(std::io::Error::other)?,
             coverage: fonts.coverage(),
             fonts,
@@ -103,6 +121,41 @@ impl Templates {
                 NonZeroUsize::new(UNDERLAYS).expect("positive"),
             )),
         })
+    }
+
+    /// The settings of `project` that rendering and signing follow; 404 for an unknown
+    /// project. Read once, then kept until [`Self::forget_policy`].
+    pub fn policy(&self, project: &str) -> Result<Arc<ProjectPolicy>, RenderError> {
+        if let Some(p) = self.policies.lock().expect("lock").get(project) {
+            return Ok(p.clone());
+        }
+        let p = self.team.project(project).map_err(|e| match e {
+            TeamError::ProjectNotFound(_) => RenderError::TemplateNotFound,
+            TeamError::Store(e) => e.into(),
+            _ => RenderError::TemplateNotFound,
+        })?;
+        let keys = if project == DEFAULT_PROJECT {
+            self.keys.clone()
+        } else {
+            let stored = self.team.signing_keys(project).ok().flatten();
+            stored.as_deref().and_then(|json| parse_keys(json).ok())
+        };
+        let policy = Arc::new(ProjectPolicy {
+            keys,
+            renders_per_minute: p.renders_per_minute.unwrap_or(self.budget.per_minute()),
+            monthly_renders: p.monthly_renders,
+            four_eyes: p.four_eyes,
+        });
+        self.policies
+            .lock()
+            .expect("lock")
+            .insert(project.to_string(), policy.clone());
+        Ok(policy)
+    }
+
+    /// Drops the kept settings of `project` (they changed).
+    pub fn forget_policy(&self, project: &str) {
+        self.policies.lock().expect("lock").remove(project);
     }
 
     /// The template `id` names, or 404. Blocking (SQLite).
@@ -148,11 +201,12 @@ impl Templates {
         sources: &Sources,
         now: u64,
     ) -> Result<Decision, RenderError> {
+        let project = self.policy(split_qualified(&id.name).0)?;
         let loaded = self.load(id)?;
         let template = &loaded.template;
         let covers = |s: &str| self.coverage.covers(s);
         let policy = Policy {
-            keys: self.keys.as_ref(),
+            keys: project.keys.as_ref(),
             denylist: &self.denylist,
             covers: &covers,
             max_field_chars: self.max_field_chars,

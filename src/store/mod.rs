@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Code, Coded};
 use crate::source::{Locator, SourceInfo};
 
+pub mod audit;
 mod sources;
+pub mod team;
 pub mod templates;
 
 pub use sources::{AssetError, Freshness, Sources};

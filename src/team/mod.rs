@@ -53,7 +53,10 @@ impl Role {
 
     /// Everything this role may do.
     pub fn capabilities(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.iter().copied().filter(move |c| self.may(*c))
+        Capability::ALL
+            .iter()
+            .copied()
+            .filter(move |c| self.may(*c))
     }
 
     /// Whether a holder of this role may do everything `other` may (a key never holds more
@@ -202,8 +205,14 @@ pub enum Principal {
     Token,
     /// The command line on the server's own machine.
     Cli,
-    User { id: i64, email: String },
-    Key { id: i64, prefix: String },
+    User {
+        id: i64,
+        email: String,
+    },
+    Key {
+        id: i64,
+        prefix: String,
+    },
 }
 
 impl Principal {

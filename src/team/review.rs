@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(reject(Submitted, "logo too small"), Ok(Draft));
         assert_eq!(reject(Submitted, " "), Err(ReviewError::CommentRequired));
         assert_eq!(reject(Draft, "x"), Err(ReviewError::NotSubmitted));
-        assert_eq!(approve(Draft, None, "b", false), Err(ReviewError::NotSubmitted));
+        assert_eq!(
+            approve(Draft, None, "b", false),
+            Err(ReviewError::NotSubmitted)
+        );
     }
 
     #[test]
@@ -139,7 +142,10 @@ mod tests {
         );
         assert_eq!(approve(Submitted, Some("a"), "b", true), Ok(Draft));
         assert_eq!(publish(Draft, None, "a", false), Ok(Draft));
-        assert_eq!(publish(Draft, None, "a", true), Err(ReviewError::ReviewRequired));
+        assert_eq!(
+            publish(Draft, None, "a", true),
+            Err(ReviewError::ReviewRequired)
+        );
         assert_eq!(
             publish(Submitted, Some("a"), "a", true),
             Err(ReviewError::SameReviewer)

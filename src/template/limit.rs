@@ -20,10 +20,20 @@ impl RenderBudget {
         }
     }
 
+    /// The configured renders per template per minute.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
     /// Takes one render for `template` at `now` (Unix seconds), or says how many seconds
     /// until the next window opens.
     pub fn take(&self, template: &str, now: u64) -> Result<(), u64> {
-        if self.per_minute == 0 {
+        self.take_within(template, now, self.per_minute)
+    }
+
+    /// [`Self::take`] with the template's own limit (its project's setting).
+    pub fn take_within(&self, template: &str, now: u64, per_minute: u32) -> Result<(), u64> {
+        if per_minute == 0 {
             return Ok(());
         }
         let minute = now / 60;
@@ -31,7 +41,7 @@ impl RenderBudget {
         // Forget other templates' past windows, so names cannot pile up.
         windows.retain(|_, (m, _)| *m == minute);
         let (_, used) = windows.entry(template.to_string()).or_insert((minute, 0));
-        if *used >= self.per_minute {
+        if *used >= per_minute {
             return Err(60 - now % 60);
         }
         *used += 1;

@@ -46,8 +46,10 @@ impl TemplateId {
     }
 
     fn build(name: &str, pin: &str, token: Option<&str>) -> Result<TemplateId, &'static str> {
-        if !valid_name(name) {
-            return Err("template names are 1 to 64 letters, digits, '-' or '_'");
+        if !valid_qualified(name) {
+            return Err(
+                "template names are 1 to 64 letters, digits, '-' or '_', after 'project.' outside the default project",
+            );
         }
         let pin = match pin {
             "draft" if token.is_none() => Pin::Draft,
@@ -70,6 +72,20 @@ impl TemplateId {
             Pin::Version(v) => format!("{}~{v}", self.name),
             Pin::Draft => format!("{}~draft", self.name),
         }
+    }
+}
+
+/// Whether `name` is a valid qualified template name: `name` (the default project) or
+/// `project.name` ([`crate::team::qualified`]). `default.name` is refused: the default
+/// project's templates have one name only, so their URLs and cache entries stay as they were.
+pub fn valid_qualified(name: &str) -> bool {
+    match name.split_once('.') {
+        Some((project, name)) => {
+            project != crate::team::DEFAULT_PROJECT
+                && crate::team::valid_project(project)
+                && valid_name(name)
+        }
+        None => valid_name(name),
     }
 }
 
@@ -348,6 +364,9 @@ mod tests {
             "tpl~t~x",
             "tpl~t~draft~tok",
             "tpl~a b~1",
+            "tpl~default.t~1",
+            "tpl~Emea.t~1",
+            "tpl~a.b.c~1",
             "tpl~t~1~",
         ] {
             assert!(TemplateId::parse(bad).unwrap().is_err(), "{bad}");

@@ -32,6 +32,28 @@ impl std::fmt::Debug for Keys {
     }
 }
 
+fn random_secret() -> Vec<u8> {
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut secret = vec![0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    secret
+}
+
+/// Keys from their stored form ([`Keys::to_json`]).
+pub fn parse_keys(json: &str) -> Result<Keys, String> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let keys = pairs
+        .into_iter()
+        .map(|(id, s)| {
+            URL_SAFE_NO_PAD
+                .decode(s)
+                .map(|secret| (id, secret))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Keys::new(keys).map_err(|e| e.to_string())
+}
+
 /// Why keys cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -67,6 +89,43 @@ impl Keys {
 
     fn current(&self) -> &(String, Vec<u8>) {
         &self.keys[0]
+    }
+
+    /// The key ids, newest first.
+    pub fn ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// A fresh random 256-bit key with id `k1`: a new project's.
+    pub fn generate() -> Keys {
+        Keys {
+            keys: vec![("k1".into(), random_secret())],
+        }
+    }
+
+    /// These keys with a new random one first (`k{n+1}`): it signs and seals from now on,
+    /// the older ones still verify, so URLs already sent keep working.
+    pub fn rotated(&self) -> Keys {
+        let n = self
+            .keys
+            .iter()
+            .filter_map(|(id, _)| id.strip_prefix('k')?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(0);
+        let mut keys = vec![(format!("k{}", n + 1), random_secret())];
+        keys.extend(self.keys.iter().cloned());
+        Keys { keys }
+    }
+
+    /// The stored form: a JSON array of `[id, base64url secret]`, newest first. Secret:
+    /// only for the database, never for logs or answers.
+    pub fn to_json(&self) -> String {
+        let pairs: Vec<(&str, String)> = self
+            .keys
+            .iter()
+            .map(|(id, s)| (id.as_str(), URL_SAFE_NO_PAD.encode(s)))
+            .collect();
+        serde_json::to_string(&pairs).expect("keys serialise")
     }
 
     fn get(&self, id: &str) -> Option<&[u8]> {
@@ -255,6 +314,17 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_keys_rotate_and_round_trip_through_their_stored_form() {
+        let k = Keys::generate();
+        assert_eq!(k.ids(), vec!["k1"]);
+        let r = k.rotated();
+        assert_eq!(r.ids(), vec!["k2", "k1"]);
+        let back = parse_keys(&r.to_json()).unwrap();
+        assert_eq!(back.keys, r.keys);
+        assert!(!format!("{r:?}").contains(&URL_SAFE_NO_PAD.encode(&r.keys[0].1)));
+    }
 
     fn keys(ids: &[&str]) -> Keys {
         Keys::new(

@@ -1,0 +1,161 @@
+//! Who is asking, over HTTP: the credential of a request (bearer token or key, or the
+//! session cookie with its CSRF header), its request id and client address, and
+//! [`perform`] — the one path every state-changing admin action takes: check the role,
+//! run, and leave one audit row however it ends.
+
+use actix_web::http::{Method, header};
+use actix_web::{HttpMessage, HttpRequest};
+use serde_json::Value;
+
+use super::HttpError;
+use super::state::{AppState, RouteName, blocking};
+use crate::access::{Act, Actor, Credential, Origin};
+use crate::error::Coded;
+use crate::team::Capability;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tessera_session";
+
+/// The request id the request-log middleware gave this request.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An authenticated request: its actor and where it came from.
+pub struct Caller {
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
+impl Caller {
+    /// Refuses (403) unless the actor may do `capability` in `project`. For reads: nothing
+    /// is audited.
+    pub fn require(&self, project: &str, capability: Capability) -> Result<(), HttpError> {
+        self.actor.require(project, capability)?;
+        Ok(())
+    }
+}
+
+/// Where the request came from: its id and the peer address (not a forwarded header, which
+/// anyone can write).
+pub fn origin(req: &HttpRequest) -> Origin {
+    Origin {
+        request_id: req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
+        address: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn changes_state(req: &HttpRequest) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Authenticates the request (401 without valid credentials; 403 for a session without its
+/// CSRF token on a state-changing request; 429 for a key over its rate). A refused
+/// state-changing request is audited as anonymous.
+pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpError> {
+    req.extensions_mut().insert(RouteName("admin"));
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.trim().to_string());
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let csrf = req
+        .headers()
+        .get("X-CSRF-Token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let writes = changes_state(req);
+    let from = origin(req);
+    let access = state.access.clone();
+    let path = req.path().to_string();
+    let actor = blocking(move || {
+        let credential = match (&bearer, &cookie) {
+            (Some(b), _) => Credential::Bearer(b),
+            (None, Some(id)) => Credential::Session {
+                id,
+                csrf: csrf.as_deref(),
+            },
+            (None, None) => Credential::None,
+        };
+        let result = access.authenticate(credential, writes);
+        if let (Err(e), true) = (&result, writes) {
+            let act = Act {
+                action: "auth.refused",
+                project: None,
+                target: &path,
+            };
+            access.record(
+                None,
+                &from,
+                &act,
+                &format!("refused:{}", e.code().as_str()),
+                Value::Null,
+            );
+        }
+        result
+    })
+    .await?;
+    if let Some(rate) = &actor.rate {
+        req.extensions_mut().insert(rate.clone());
+    }
+    Ok(Caller {
+        actor,
+        origin: origin(req),
+    })
+}
+
+/// A state-changing action: checks `capability` in the action's project (a refusal is
+/// audited and answered 403), runs `work` on the blocking pool, and audits how it ended
+/// (`ok`, or `failed:<code>`). `work` returns its result and the audit row's detail.
+pub async fn perform<T: Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    project: &str,
+    target: &str,
+    capability: Capability,
+    work: impl FnOnce(&Actor) -> Result<(T, Value), HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
+    let access = state.access.clone();
+    let actor = caller.actor.clone();
+    let origin = caller.origin.clone();
+    let project = project.to_string();
+    let target = target.to_string();
+    blocking(move || {
+        let act = Act {
+            action,
+            project: Some(&project),
+            target: &target,
+        };
+        if let Err(e) = actor.require(&project, capability) {
+            access.record(
+                Some(&actor),
+                &origin,
+                &act,
+                &format!("refused:{}", e.code().as_str()),
+                Value::Null,
+            );
+            return Err(HttpError::from(e));
+        }
+        match work(&actor) {
+            Ok((value, detail)) => {
+                access.record(Some(&actor), &origin, &act, "ok", detail);
+                Ok(value)
+            }
+            Err(e) => {
+                let outcome = format!("failed:{}", e.code().as_str());
+                access.record(Some(&actor), &origin, &act, &outcome, Value::Null);
+                Err(e)
+            }
+        }
+    })
+    .await
+}

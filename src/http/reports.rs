@@ -1,0 +1,98 @@
+//! Reports for compliance and operations: the audit trail (`GET /admin/audit`) as JSON, CSV
+//! or JSON Lines. With `?project=` it needs `read_audit` there; without, in `default` (it
+//! then covers every project).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::HttpError;
+use super::access::caller;
+use super::respond::no_store;
+use super::state::{AppState, blocking};
+use crate::error::Code;
+use crate::store::audit::{AuditFilter, to_csv, to_json_lines};
+use crate::team::{Capability, DEFAULT_PROJECT};
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    #[default]
+    Json,
+    Csv,
+    Jsonl,
+}
+
+/// A report in `format`: JSON under `key`, CSV, or JSON Lines.
+pub fn report(
+    format: ReportFormat,
+    key: &str,
+    json: serde_json::Value,
+    csv: String,
+    lines: String,
+) -> HttpResponse {
+    let (kind, body) = match format {
+        ReportFormat::Json => return no_store(HttpResponse::Ok(), json!({ key: json })),
+        ReportFormat::Csv => ("text/csv; charset=utf-8", csv),
+        ReportFormat::Jsonl => ("application/jsonl; charset=utf-8", lines),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type(kind)
+        .body(body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    project: Option<String>,
+    principal: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    from: Option<u64>,
+    to: Option<u64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+    #[serde(default)]
+    format: ReportFormat,
+}
+
+pub(super) async fn audit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Result<web::Query<AuditQuery>, actix_web::Error>,
+) -> Result<HttpResponse, HttpError> {
+    let c = caller(&req, &state).await?;
+    let q = query
+        .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
+        .into_inner();
+    c.require(
+        q.project.as_deref().unwrap_or(DEFAULT_PROJECT),
+        Capability::ReadAudit,
+    )?;
+    let filter = AuditFilter {
+        project: q.project,
+        principal: q.principal,
+        action: q.action,
+        target: q.target,
+        from: q.from,
+        to: q.to,
+        after: q.after,
+        limit: q.limit,
+    };
+    let st = state.clone();
+    let rows = blocking(move || st.access.audit_rows(&filter)).await?;
+    let csv = if q.format == ReportFormat::Csv {
+        to_csv(&rows).map_err(|e| HttpError::input(Code::Internal, e.to_string()))?
+    } else {
+        String::new()
+    };
+    let lines = if q.format == ReportFormat::Jsonl {
+        to_json_lines(&rows)
+    } else {
+        String::new()
+    };
+    Ok(report(q.format, "audit", json!(rows), csv, lines))
+}
