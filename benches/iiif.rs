@@ -184,7 +184,7 @@ fn personalized(c: &mut Criterion) {
         trusted: false,
     };
     let filled = personalize(&template, &fields, &inputs, &policy);
-    let chosen = load::choose(&template, &filled.layers, &sources).unwrap();
+    let chosen = load::choose(&template, &filled.layers, &sources, "default").unwrap();
     let options = tessera::config::Config::load(&Default::default(), Vec::new())
         .unwrap()
         .render_options();

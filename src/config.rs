@@ -205,6 +205,7 @@ pub struct TemplatesConfig {
     pub fonts_dir: PathBuf,
     pub cache_control: String,
     pub overflow_cache_control: String,
+    pub max_upload_bytes: u64,
 }
 
 /// `templates.keys`: `"id:secret"` words.

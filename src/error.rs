@@ -118,8 +118,10 @@ codes! {
     CsrfRefused = "csrf_refused",
     /// The project's monthly render quota is used up.
     QuotaExceeded = "quota_exceeded",
-    /// An uploaded picture is not an image Tessera reads, or too large.
+    /// An uploaded picture is not an image Tessera reads.
     BadUpload = "bad_upload",
+    /// An uploaded picture is over `templates.max_upload_bytes`.
+    UploadTooLarge = "upload_too_large",
 }
 
 /// An error that names its [`Code`].

@@ -17,6 +17,7 @@
 //! - [`store`]: the SQLite asset catalogue (identifier → current asset) and the template store.
 //! - [`cache`]: the derivative cache (`DerivativeCache`, on disk) and request coalescing.
 //! - [`metrics`]: Prometheus series.
+//! - [`usage`]: per-template usage counters (loads, renders, fallbacks, clients), batched to SQLite.
 //! - [`config`]: layered configuration.
 
 pub mod access;
@@ -37,3 +38,4 @@ pub mod source;
 pub mod store;
 pub mod team;
 pub mod template;
+pub mod usage;

@@ -23,6 +23,7 @@ use tessera::team::{DEFAULT_PROJECT, Role, split_qualified};
 use tessera::template::batch::{SealJob, seal_csv};
 use tessera::template::model::parse_template;
 use tessera::template::signing::parse_keys;
+use tessera::usage::{Usage, UsageFilter, to_csv as usage_csv};
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "A IIIF Image API 3.0 image server")]
@@ -117,6 +118,24 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Usage per project, template, version and day, as CSV (or JSON Lines): what the
+    /// server had written by its last flush.
+    Usage {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        template: Option<String>,
+        #[arg(long)]
+        version: Option<u32>,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        jsonl: bool,
     },
 }
 
@@ -269,6 +288,24 @@ fn main() -> ExitCode {
             Command::Users { action } => team(&config, Team::User(action)),
             Command::Keys { action } => team(&config, Team::Key(action)),
             Command::Audit { action } => team(&config, Team::Audit(action)),
+            Command::Usage {
+                project,
+                template,
+                version,
+                from,
+                to,
+                jsonl,
+            } => usage(
+                &config,
+                &UsageFilter {
+                    project,
+                    template,
+                    version,
+                    from,
+                    to,
+                },
+                jsonl,
+            ),
             Command::Seal {
                 name,
                 version,
@@ -539,6 +576,21 @@ fn team(config: &Config, command: Team) -> Result<(), String> {
     print!("{out}");
     if !out.ends_with('\n') {
         println!();
+    }
+    Ok(())
+}
+
+/// `tessera usage`: the usage report, offline.
+fn usage(config: &Config, filter: &UsageFilter, jsonl: bool) -> Result<(), String> {
+    let usage =
+        Usage::open(&config.catalogue_path(), Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+    let rows = usage.report(filter).map_err(|e| e.to_string())?;
+    if jsonl {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r).map_err(|e| e.to_string())?);
+        }
+    } else {
+        print!("{}", usage_csv(&rows));
     }
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub template_renders: IntCounterVec,
     /// Refused signatures and tokens by reason.
     pub template_refusals: IntCounterVec,
+    /// Email-template requests answered with the all-defaults image because a limit was hit.
+    pub template_overflow: IntCounter,
     cache_bytes: IntGauge,
     cache_entries: IntGauge,
     renders_waiting: IntGauge,
@@ -101,6 +103,11 @@ impl Metrics {
                 &["reason"],
             )
             .expect("valid counter"),
+            template_overflow: IntCounter::new(
+                "tessera_template_overflow_total",
+                "Email-template requests over a limit answered with the all-defaults image.",
+            )
+            .expect("valid counter"),
             cache_bytes: IntGauge::new(
                 "tessera_cache_bytes",
                 "Bytes held by the derivative cache.",
@@ -130,6 +137,7 @@ impl Metrics {
             Box::new(m.overloaded.clone()),
             Box::new(m.template_renders.clone()),
             Box::new(m.template_refusals.clone()),
+            Box::new(m.template_overflow.clone()),
             Box::new(m.cache_bytes.clone()),
             Box::new(m.cache_entries.clone()),
             Box::new(m.renders_waiting.clone()),

@@ -28,11 +28,11 @@ async fn fetch(
 ) -> Result<bytes::Bytes, RenderError> {
     let request = request(path);
     let s = service.clone();
-    let prepared =
+    let mut prepared =
         tokio::task::spawn_blocking(move || s.prepare(&target, &request, &Validators::default()))
             .await
             .unwrap()?;
-    service.bytes(prepared).await
+    service.bytes(&mut prepared).await
 }
 
 fn image(id: &str) -> Target {
@@ -94,6 +94,7 @@ async fn the_template_budget_follows_the_clock() {
         id: TemplateId::parse("tpl~w~1").unwrap().unwrap(),
         path: "/iiif/3/tpl~w~1/full/max/0/default.jpg".into(),
         query: vec![("first_name".into(), n.into())],
+        overflow: false,
     };
     let path = "full/max/0/default.jpg";
     // At 600 s: two new renders, then the third waits for the next minute (60 s away).

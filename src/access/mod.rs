@@ -500,3 +500,128 @@ impl Access {
         Ok(self.audit.query(filter)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::config::Overrides;
+
+    fn access(dir: &std::path::Path, clock: Arc<FixedClock>) -> Access {
+        let overrides = Overrides {
+            file: None,
+            settings: vec!["admin.token=\"break-glass\"".into()],
+        };
+        let config = Config::load(&overrides, Vec::new())
+            .unwrap()
+            .with_paths_under(dir);
+        Access::open(&config, clock).unwrap()
+    }
+
+    fn roles(pairs: &[(&str, Role)]) -> BTreeMap<String, Role> {
+        pairs.iter().map(|(p, r)| (p.to_string(), *r)).collect()
+    }
+
+    #[test]
+    fn keys_expire_lose_what_their_maker_loses_and_sessions_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::at(1_000));
+        let a = access(dir.path(), clock.clone());
+        let ana = a
+            .add_user("Ana", "ana@example.com", "correct horse battery")
+            .unwrap();
+        a.team
+            .set_role(&format!("user:{}", ana.id), "default", Role::Admin)
+            .unwrap();
+        let token = a
+            .authenticate(Credential::Bearer("break-glass"), true)
+            .unwrap();
+        assert_eq!(token.roles, Roles::All);
+
+        // Ana's key, expiring at 1 100.
+        let maker = a
+            .authenticate(Credential::Bearer("break-glass"), false)
+            .unwrap();
+        let (short, _) = a
+            .create_key(
+                &maker,
+                "short",
+                &roles(&[("default", Role::Viewer)]),
+                Some(1_100),
+            )
+            .unwrap();
+        assert!(
+            a.authenticate(Credential::Bearer(&short.secret), false)
+                .is_ok()
+        );
+        clock.set(1_100);
+        assert!(matches!(
+            a.authenticate(Credential::Bearer(&short.secret), false),
+            Err(AccessError::BadCredentials(_))
+        ));
+
+        // A key made by Ana holds her designer powers only while she has them.
+        let session = a
+            .login("ana@example.com", "correct horse battery", "127.0.0.1")
+            .unwrap();
+        let (ana_actor, _) = a.session_actor(&session.id).unwrap();
+        assert!(
+            a.create_key(
+                &ana_actor,
+                "too much",
+                &roles(&[("default", Role::Owner)]),
+                None
+            )
+            .is_err()
+        );
+        let (k, _) = a
+            .create_key(
+                &ana_actor,
+                "mine",
+                &roles(&[("default", Role::Designer)]),
+                None,
+            )
+            .unwrap();
+        let key_actor = a
+            .authenticate(Credential::Bearer(&k.secret), false)
+            .unwrap();
+        assert_eq!(key_actor.role("default"), Some(Role::Designer));
+        a.team.set_disabled(ana.id, true).unwrap();
+        let key_actor = a
+            .authenticate(Credential::Bearer(&k.secret), false)
+            .unwrap();
+        assert_eq!(
+            key_actor.role("default"),
+            None,
+            "a disabled maker's keys hold nothing"
+        );
+        assert!(
+            a.session_actor(&session.id).is_err(),
+            "disabling ends sessions"
+        );
+
+        // Sessions end when idle too long, and after the absolute limit.
+        a.team.set_disabled(ana.id, false).unwrap();
+        let s = a
+            .login("ana@example.com", "correct horse battery", "127.0.0.1")
+            .unwrap();
+        let idle = a.sessions.idle;
+        clock.set(1_100 + idle - 1);
+        assert!(a.session_actor(&s.id).is_ok());
+        clock.set(1_100 + 2 * idle - 2);
+        assert!(a.session_actor(&s.id).is_ok(), "seen recently: still on");
+        clock.set(1_100 + 3 * idle);
+        assert!(a.session_actor(&s.id).is_err(), "idle too long");
+        let s = a
+            .login("ana@example.com", "correct horse battery", "127.0.0.1")
+            .unwrap();
+        let start = clock.unix_now();
+        let mut t = start;
+        while t < start + a.sessions.absolute {
+            assert!(a.session_actor(&s.id).is_ok());
+            t += idle / 2;
+            clock.set(t);
+        }
+        assert!(a.session_actor(&s.id).is_err(), "absolute limit");
+    }
+}

@@ -104,7 +104,7 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
     })
     .await?;
     if let Some(rate) = &actor.rate {
-        req.extensions_mut().insert(rate.clone());
+        req.extensions_mut().insert(*rate);
     }
     Ok(Caller {
         actor,

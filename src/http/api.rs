@@ -7,7 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
 use super::state::RouteName;
-use super::{admin, reports, session, team_admin, template_admin as tpl};
+use super::{admin, pictures, reports, session, team_admin, template_admin as tpl};
 use crate::team::Capability;
 
 /// What an endpoint needs of its caller.
@@ -67,6 +67,8 @@ endpoints! {
     GET "/admin/projects/{project}/members" Cap(C::ManageMembers), team_admin::members, "Members and their roles";
     PUT "/admin/projects/{project}/members/{principal}" Cap(C::ManageMembers), team_admin::set_member, "Give a user or key a role";
     DELETE "/admin/projects/{project}/members/{principal}" Cap(C::ManageMembers), team_admin::remove_member, "Take a role away";
+    GET "/admin/projects/{project}/pictures" Cap(C::View), pictures::list, "Pictures uploaded for the project";
+    PUT "/admin/projects/{project}/pictures/{file}" Cap(C::Upload), pictures::upload, "Upload or replace a picture (the body is the image)";
     GET "/admin/users" Cap(C::ManageMembers), team_admin::users, "Every user";
     POST "/admin/users" Cap(C::ManageMembers), team_admin::create_user, "Add a user";
     PATCH "/admin/users/{id}" Cap(C::ManageMembers), team_admin::update_user, "Rename, set password, disable or enable a user";
@@ -89,6 +91,7 @@ endpoints! {
     POST "/admin/templates/{name}/versions/{version}/sign" Cap(C::MakeUrls), tpl::sign_url, "A signed or sealed URL for one recipient";
     POST "/admin/templates/{name}/versions/{version}/seal" Cap(C::MakeUrls), tpl::seal_list, "A CSV of recipients to a CSV with sealed URLs";
     GET "/admin/audit" Cap(C::ReadAudit), reports::audit, "The audit trail, filtered; JSON, CSV or JSON Lines";
+    GET "/admin/usage" Cap(C::ReadUsage), reports::usage, "Usage per project, template, version and day; JSON, CSV or JSON Lines";
     GET "/admin/cache" Cap(C::ReadUsage), admin::stats, "Derivative cache statistics";
     DELETE "/admin/cache" Cap(C::Purge), admin::purge_all, "Purge the whole derivative cache";
     DELETE "/admin/cache/{identifier}" Cap(C::Purge), admin::purge_identifier, "Purge every derivative of one identifier";

@@ -129,6 +129,7 @@ pub fn status(code: Code) -> StatusCode {
         | Code::UnknownField
         | Code::Expired
         | Code::BadUpload => StatusCode::BAD_REQUEST,
+        Code::UploadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::UnsupportedFormat | Code::SourceTooLarge | Code::UnsupportedSource => {
             StatusCode::NOT_IMPLEMENTED
         }
@@ -256,6 +257,7 @@ mod tests {
         (Code::CsrfRefused, 403, "csrf_refused"),
         (Code::QuotaExceeded, 429, "quota_exceeded"),
         (Code::BadUpload, 400, "bad_upload"),
+        (Code::UploadTooLarge, 413, "upload_too_large"),
     ];
 
     #[test]

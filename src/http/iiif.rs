@@ -92,13 +92,15 @@ async fn image(
     identifier: String,
     request: ImageRequest,
 ) -> Result<HttpResponse, HttpError> {
-    let (target, cache_control) = match template(req, state, &identifier).await? {
+    let validators = validators(req);
+    let (target, mut cache_control) = match template(req, state, &identifier).await? {
         Some(id) => {
             let cache_control = personalized::cache_control(state, &id);
             let target = Target::Template {
                 id,
                 path: req.uri().path().to_string(),
                 query: personalized::query_pairs(req.query_string()),
+                overflow: false,
             };
             (target, cache_control)
         }
@@ -107,9 +109,43 @@ async fn image(
             state.config.server.cache_control.as_str(),
         ),
     };
-    let validators = validators(req);
     let st = state.clone();
-    let prepared = blocking(move || st.render.prepare(&target, &request, &validators)).await?;
+    let (mut prepared, target) = blocking(move || {
+        st.render
+            .prepare(&target, &request, &validators)
+            .map(|p| (p, (target, request, validators)))
+    })
+    .await?;
+    let mut overflow = false;
+    let mut bytes = None;
+    if !prepared.fresh {
+        let email = prepared.email;
+        match state.render.bytes(&mut prepared).await {
+            Ok(b) => bytes = Some(b),
+            // An email recipient never sees an error: over a limit, the all-defaults image,
+            // kept briefly by proxies.
+            Err(e) if email && e.is_over_limit() => {
+                let (mut target, request, validators) = target;
+                if let Target::Template { overflow, .. } = &mut target {
+                    *overflow = true;
+                }
+                let st = state.clone();
+                prepared =
+                    blocking(move || st.render.prepare(&target, &request, &validators)).await?;
+                overflow = true;
+                cache_control = &state.config.templates.overflow_cache_control;
+                bytes = Some(state.render.bytes(&mut prepared).await?);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    personalized::count(
+        req,
+        state,
+        &prepared,
+        bytes.as_ref().map(|b| b.len()),
+        overflow,
+    );
     let mut res = cacheable(
         &prepared.key.etag(),
         prepared.modified,
@@ -118,10 +154,8 @@ async fn image(
     );
     res.insert_header(links(base, &identifier, &prepared.canonical));
     personalized::headers(&mut res, &prepared);
-    if prepared.fresh {
-        return Ok(res.finish());
+    match bytes {
+        None => Ok(res.finish()),
+        Some(bytes) => Ok(res.content_type(prepared.format.media_type()).body(bytes)),
     }
-    let format = prepared.format;
-    let bytes = state.render.bytes(prepared).await?;
-    Ok(res.content_type(format.media_type()).body(bytes))
 }

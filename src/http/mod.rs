@@ -3,8 +3,8 @@
 //! executor; responses are built in `respond`, errors become statuses in [`error`].
 //!
 //! Inside: `mod.rs` (server, middleware) → `api` (the admin/auth endpoint table) → handlers
-//! (`iiif`, `personalized`, `admin`, `template_admin`, `team_admin`, `session`, `reports`,
-//! `ops`) → `access`, `respond` → `state`, `error`; nothing points back up.
+//! (`iiif`, `personalized`, `admin`, `template_admin`, `team_admin`, `pictures`, `session`,
+//! `reports`, `ops`) → `access`, `respond` → `state`, `error`; nothing points back up.
 
 mod access;
 mod admin;
@@ -14,6 +14,7 @@ mod iiif;
 pub mod negotiate;
 mod ops;
 mod personalized;
+mod pictures;
 mod reports;
 mod respond;
 mod session;

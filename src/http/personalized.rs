@@ -11,6 +11,7 @@ use super::state::AppState;
 use crate::render::Prepared;
 use crate::team::{Capability, split_qualified};
 use crate::template::request::{Pin, TemplateId};
+use crate::usage::{Event, classify};
 
 /// The checks every personalized request passes first: URL length; for drafts, a principal
 /// (key, token or session) that may preview in the template's project.
@@ -55,5 +56,54 @@ pub fn headers(res: &mut HttpResponseBuilder, prepared: &Prepared) {
             .map(|(f, why)| format!("{f}={why}"))
             .collect();
         res.insert_header(("X-Tessera-Fallbacks", list.join(", ")));
+    }
+}
+
+/// Counts one answered request of a published template version for the usage reports: a
+/// load (304s and cache hits too) with the bytes sent and the email client class, and its
+/// fallbacks, refusal and overflow. Names and reasons only, never values or addresses.
+pub fn count(
+    req: &HttpRequest,
+    state: &AppState,
+    prepared: &Prepared,
+    sent: Option<usize>,
+    overflow: bool,
+) {
+    let Some(subject) = &prepared.usage else {
+        return;
+    };
+    let usage = &state.render.usage;
+    let agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let bytes = if req.method() == actix_web::http::Method::HEAD {
+        0
+    } else {
+        sent.unwrap_or(0) as u64
+    };
+    usage.record(
+        subject,
+        Event::Load {
+            bytes,
+            client: classify(agent),
+        },
+    );
+    for (field, why) in &prepared.fallbacks {
+        let reason = why.to_string();
+        usage.record(
+            subject,
+            Event::Fallback {
+                field,
+                reason: &reason,
+            },
+        );
+    }
+    if let Some(why) = prepared.refused {
+        usage.record(subject, Event::Refusal { reason: why.code() });
+    }
+    if overflow {
+        usage.record(subject, Event::Overflow);
+        state.render.metrics.template_overflow.inc();
     }
 }

@@ -1,6 +1,6 @@
-//! Reports for compliance and operations: the audit trail (`GET /admin/audit`) as JSON, CSV
-//! or JSON Lines. With `?project=` it needs `read_audit` there; without, in `default` (it
-//! then covers every project).
+//! Reports for compliance and operations: the audit trail (`GET /admin/audit`) and usage
+//! (`GET /admin/usage`) as JSON, CSV or JSON Lines. With `?project=` they need `read_audit`
+//! / `read_usage` there; without, in `default` (they then cover every project).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,6 +14,7 @@ use super::state::{AppState, blocking};
 use crate::error::Code;
 use crate::store::audit::{AuditFilter, to_csv, to_json_lines};
 use crate::team::{Capability, DEFAULT_PROJECT};
+use crate::usage::{UsageFilter, to_csv as usage_csv};
 
 /// How a report is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -95,4 +96,53 @@ pub(super) async fn audit(
         String::new()
     };
     Ok(report(q.format, "audit", json!(rows), csv, lines))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    project: Option<String>,
+    template: Option<String>,
+    version: Option<u32>,
+    /// `YYYY-MM-DD`, inclusive.
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default)]
+    format: ReportFormat,
+}
+
+/// Usage per project, template, version and day (flushed first, so it is up to date).
+pub(super) async fn usage(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Result<web::Query<UsageQuery>, actix_web::Error>,
+) -> Result<HttpResponse, HttpError> {
+    let c = caller(&req, &state).await?;
+    let q = query
+        .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
+        .into_inner();
+    c.require(
+        q.project.as_deref().unwrap_or(DEFAULT_PROJECT),
+        Capability::ReadUsage,
+    )?;
+    let filter = UsageFilter {
+        project: q.project,
+        template: q.template,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+    };
+    let st = state.clone();
+    let rows = blocking(move || st.render.usage.report(&filter)).await?;
+    let lines: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("usage rows serialise") + "\n")
+        .collect();
+    Ok(report(
+        q.format,
+        "usage",
+        json!(rows),
+        usage_csv(&rows),
+        lines,
+    ))
 }

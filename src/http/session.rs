@@ -93,7 +93,6 @@ pub(super) async fn session(
     let c = caller(&req, &state).await?;
     let roles = c.actor.projects().map(|list| {
         list.into_iter()
-            .map(|(p, r)| (p, r))
             .collect::<std::collections::BTreeMap<_, _>>()
     });
     Ok(no_store(

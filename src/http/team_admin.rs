@@ -262,11 +262,11 @@ struct RoleBody {
 fn check_member(st: &AppState, principal: &str) -> Result<(), HttpError> {
     let team = &st.access.team;
     let found = if let Some(n) = principal.strip_prefix("user:") {
-        n.parse::<i64>()
-            .ok()
-            .map(|id| team.user(id))
-            .transpose()
-            .map_or(false, |u| u.is_some())
+        match n.parse::<i64>().map(|id| team.user(id)) {
+            Ok(Ok(_)) => true,
+            Ok(Err(TeamError::PrincipalNotFound(_))) | Err(_) => false,
+            Ok(Err(e)) => return Err(e.into()),
+        }
     } else if let Some(prefix) = principal.strip_prefix("key:") {
         team.key(prefix)?.is_some()
     } else {
@@ -306,16 +306,7 @@ async fn member_change(
         .get("principal")
         .unwrap_or_default()
         .to_string();
-    let role = match &body {
-        Some(b) => Some(
-            body_of::<RoleBody>(b)?
-                .role
-                .parse::<Role>()
-                .map_err(|e| HttpError::input(Code::BadBody, e))?,
-        ),
-        None => None,
-    };
-    let action = if role.is_some() {
+    let action = if body.is_some() {
         "member.set"
     } else {
         "member.remove"
@@ -323,7 +314,7 @@ async fn member_change(
     let st = state.clone();
     let pid = id.clone();
     let target = principal.clone();
-    let changed = perform(
+    let (role, changed) = perform(
         &state,
         &c,
         action,
@@ -331,6 +322,16 @@ async fn member_change(
         &target,
         Capability::ManageMembers,
         move |actor| {
+            // The body is read after the role check: a refusal says nothing about it.
+            let role = match &body {
+                Some(b) => Some(
+                    body_of::<RoleBody>(b)?
+                        .role
+                        .parse::<Role>()
+                        .map_err(|e| HttpError::input(Code::BadBody, e))?,
+                ),
+                None => None,
+            };
             let team = &st.access.team;
             team.project(&pid)?;
             check_member(&st, &principal)?;
@@ -356,7 +357,7 @@ async fn member_change(
                 }
                 None => team.remove_role(&principal, &pid)?,
             };
-            Ok((changed, json!({ "role": role, "was": had })))
+            Ok(((role, changed), json!({ "role": role, "was": had })))
         },
     )
     .await?;
@@ -391,22 +392,23 @@ pub(super) async fn create_user(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
-    let b: NewUser = body_of(&body)?;
-    if !b.email.contains('@') || b.name.trim().is_empty() {
-        return Err(HttpError::input(
-            Code::BadBody,
-            "a user needs a name and an email address",
-        ));
-    }
     let st = state.clone();
+    // The body is read after the role check: a refusal says nothing about it.
     let user = perform(
         &state,
         &c,
         "user.create",
         DEFAULT_PROJECT,
-        &b.email.clone(),
+        "",
         Capability::ManageMembers,
         move |_| {
+            let b: NewUser = body_of(&body)?;
+            if !b.email.contains('@') || b.name.trim().is_empty() {
+                return Err(HttpError::input(
+                    Code::BadBody,
+                    "a user needs a name and an email address",
+                ));
+            }
             let u = st.access.add_user(&b.name, &b.email, &b.password)?;
             Ok((u.clone(), json!({ "user": u.id })))
         },

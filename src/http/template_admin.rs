@@ -17,6 +17,7 @@ use super::respond::{base_url, no_store};
 use super::state::{AppState, blocking};
 use crate::clock::unix_seconds;
 use crate::error::Code;
+use crate::overlay::load;
 use crate::render::RenderError;
 use crate::render::templates::Loaded;
 use crate::store::audit::AuditFilter;
@@ -155,7 +156,7 @@ pub(super) async fn save_draft(
             template.check_resources(
                 &families,
                 |text| render.templates.coverage.covers(text),
-                |id| render.sources.asset(id).is_ok(),
+                |id| load::lookup(&render.sources, &project, id).is_ok(),
             )?;
             // Stored as sent (already valid), so what the designer wrote is what is audited.
             let document = std::str::from_utf8(&body)

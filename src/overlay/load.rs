@@ -9,7 +9,7 @@ use image::DynamicImage;
 use super::{Content, area_px, fitted_size};
 use crate::iiif::grammar::Region;
 use crate::pipeline::{PipelineError, RenderOptions, read_region};
-use crate::source::{SourceStore, StoredSource};
+use crate::source::{SourceError, SourceStore, StoredSource};
 use crate::store::{Asset, AssetError, Sources};
 use crate::template::model::{Fit, Layer, Template};
 
@@ -51,18 +51,45 @@ impl Chosen {
     }
 }
 
-/// Looks up the base identifier and each image layer's identifier (`identifiers`, per layer,
-/// as personalization filled them); an image layer whose picture is missing or unreadable
+/// The folder under the image root a project's uploaded pictures land in: `projects/{id}`.
+pub fn project_folder(project: &str) -> String {
+    format!("{PROJECTS}/{project}")
+}
+
+const PROJECTS: &str = "projects";
+
+/// The picture `identifier` names for a template of `project`: the project's own folder
+/// first, then the shared image root. Other projects' folders are not visible.
+pub fn lookup(
+    sources: &Sources,
+    project: &str,
+    identifier: &str,
+) -> Result<Arc<Asset>, AssetError> {
+    let own = format!("{}/", project_folder(project));
+    if identifier.starts_with(&format!("{PROJECTS}/")) && !identifier.starts_with(&own) {
+        return Err(SourceError::NotFound.into());
+    }
+    match sources.asset(&format!("{own}{identifier}")) {
+        Err(AssetError::Source(SourceError::NotFound | SourceError::BadIdentifier(_))) => {
+            sources.asset(identifier)
+        }
+        found => found,
+    }
+}
+
+/// Looks up (with [`lookup`]) the base identifier and each image layer's identifier
+/// (`identifiers`, per layer, as personalization filled them); an image layer whose picture is missing or unreadable
 /// falls back to its `default`, and to nothing when that is missing too. A missing base image
 /// is an error: the template itself is broken.
 pub fn choose(
     template: &Template,
     identifiers: &[Option<String>],
     sources: &Sources,
+    project: &str,
 ) -> Result<Chosen, AssetError> {
     let base = match &template.canvas.base {
         Some(b) => Some(Picture {
-            asset: sources.asset(&b.identifier)?,
+            asset: lookup(sources, project, &b.identifier)?,
             store: sources.store().clone(),
             region: b.region,
         }),
@@ -79,8 +106,7 @@ pub fn choose(
             [id.as_str(), l.default.as_str()]
                 .into_iter()
                 .find_map(|id| {
-                    sources
-                    .asset(id)
+                    lookup(sources, project, id)
                     .inspect_err(|e| {
                         // The identifier may be personal data: log the reason only.
                         tracing::debug!(error = %e, "template picture unavailable, trying default");

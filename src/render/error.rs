@@ -47,6 +47,20 @@ pub enum RenderError {
     QuotaExceeded(u64),
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    /// A prepared derivative asked for its bytes twice (a bug).
+    #[error("this derivative's render was already taken")]
+    Taken,
+}
+
+impl RenderError {
+    /// A limit of the template's project (render budget, monthly quota), as opposed to a
+    /// failure: an email template then answers with its defaults instead.
+    pub fn is_over_limit(&self) -> bool {
+        matches!(
+            self.root(),
+            RenderError::RateLimited(_) | RenderError::QuotaExceeded(_)
+        )
+    }
 }
 
 impl From<SourceError> for RenderError {
@@ -87,6 +101,7 @@ impl Coded for RenderError {
             RenderError::Refused(_) => Code::Refused,
             RenderError::RateLimited(_) => Code::RateLimited,
             RenderError::QuotaExceeded(_) => Code::QuotaExceeded,
+            RenderError::Taken => Code::Internal,
             RenderError::Overlay(e) => e.code(),
         }
     }

@@ -36,9 +36,11 @@ use crate::pipeline::{RenderOptions, Rendered};
 use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
 use crate::source::{FileStore, Level, SourceInfo, SourceStore, StoredSource};
 use crate::store::{Asset, Catalogue, Sources};
+use crate::team::split_qualified;
 use crate::template::fields::Fallback;
 use crate::template::request::{Pin, TemplateId};
 use crate::template::signing::Refused;
+use crate::usage::{Event as UsageEvent, Flusher, Subject as UsageSubject, Usage};
 use key::{Derivative, Subject, template_group};
 use templates::{Decision, Templates};
 
@@ -63,6 +65,9 @@ pub enum Target {
         id: TemplateId,
         path: String,
         query: Vec<(String, String)>,
+        /// An `email` template over a limit: render its all-defaults image, outside the
+        /// budget and quota (it is rendered once and then served from the cache).
+        overflow: bool,
     },
 }
 
@@ -90,9 +95,14 @@ pub struct Prepared {
     pub refused: Option<Refused>,
     /// Fields whose values were not used, and why.
     pub fallbacks: Vec<(String, Fallback)>,
+    /// A template for email: over a limit it answers with its defaults, never an error.
+    pub email: bool,
+    /// What usage is counted against: a published template version.
+    pub usage: Option<UsageSubject>,
     /// The derivative from the cache, when there and not `fresh`.
     hit: Option<Bytes>,
-    job: Job,
+    /// What rendering takes; taken by [`RenderService::bytes`].
+    job: Option<Job>,
 }
 
 /// What rendering a prepared derivative takes.
@@ -105,7 +115,11 @@ enum Job {
     },
     Template {
         name: String,
-        decision: Decision,
+        project: String,
+        /// Budget and quota apply (not to an overflow's all-defaults image, nor drafts).
+        budgeted: bool,
+        usage: Option<UsageSubject>,
+        decision: Box<Decision>,
         plan: Plan,
     },
 }
@@ -119,6 +133,10 @@ pub struct RenderService {
     pub templates: Templates,
     pub admission: Admission,
     pub metrics: Metrics,
+    /// Per-template usage, counted in memory and flushed in batches.
+    pub usage: Arc<Usage>,
+    /// Flushes `usage` every `usage.flush_seconds`, and once more when the service goes.
+    _flusher: Flusher,
     pub limits: Limits,
     pub options: RenderOptions,
     pub info: InfoSettings,
@@ -183,7 +201,15 @@ impl RenderService {
             .map_or_else(PyramidCounters::default, |p| p.counters.clone());
         let options = config.render_options();
         let admission = config.admission_limits();
+        let usage = Arc::new(
+            Usage::open(&config.catalogue_path(), clock.clone()).map_err(std::io::Error::other)?,
+        );
+        let flusher = usage.start_flusher(std::time::Duration::from_secs(
+            config.usage.flush_seconds.max(1),
+        ));
         Ok(RenderService {
+            usage,
+            _flusher: flusher,
             sources,
             pyramids,
             cache: cache.map(|c| c as Arc<dyn DerivativeCache>),
@@ -223,6 +249,8 @@ impl RenderService {
         request: &ImageRequest,
         validators: &Validators,
     ) -> Result<Prepared, RenderError> {
+        let mut email = false;
+        let mut usage = None;
         let (job, modified, refused, fallbacks, draft) = match target {
             Target::Image(identifier) => {
                 let asset = self.sources.asset(identifier)?;
@@ -239,10 +267,19 @@ impl RenderService {
                 };
                 (job, modified, None, Vec::new(), false)
             }
-            Target::Template { id, path, query } => {
-                let decided =
-                    self.templates
-                        .decide(id, (path, query), &self.sources, self.clock.unix_now());
+            Target::Template {
+                id,
+                path,
+                query,
+                overflow,
+            } => {
+                let decided = self.templates.decide(
+                    id,
+                    (path, query),
+                    &self.sources,
+                    self.clock.unix_now(),
+                    *overflow,
+                );
                 let refused = match &decided {
                     Err(RenderError::Refused(why)) => Some(*why),
                     Ok(d) => d.refused,
@@ -256,9 +293,21 @@ impl RenderService {
                 let plan = plan::plan(request, c.width, c.height, &self.limits)?;
                 let modified = decision.loaded.modified;
                 let fallbacks = decision.personalized.fallbacks.clone();
+                email = decision.loaded.template.email;
+                let project = split_qualified(&id.name).0.to_string();
+                if let Pin::Version(version) = id.pin {
+                    usage = Some(UsageSubject {
+                        project: project.clone(),
+                        template: id.name.clone(),
+                        version,
+                    });
+                }
                 let job = Job::Template {
                     name: id.name.clone(),
-                    decision,
+                    project,
+                    budgeted: !*overflow && id.pin != Pin::Draft,
+                    usage: usage.clone(),
+                    decision: Box::new(decision),
                     plan,
                 };
                 (job, modified, refused, fallbacks, id.pin == Pin::Draft)
@@ -280,6 +329,7 @@ impl RenderService {
                 name,
                 decision,
                 plan,
+                ..
             } => (
                 plan,
                 Subject::Template {
@@ -314,8 +364,10 @@ impl RenderService {
             draft,
             refused,
             fallbacks,
+            email,
+            usage,
             hit,
-            job,
+            job: Some(job),
         })
     }
 
@@ -329,13 +381,14 @@ impl RenderService {
 
     /// The bytes of a prepared derivative: from the cache, or rendered — once, however many
     /// identical requests arrive together — and stored (drafts are not).
-    pub async fn bytes(self: &Arc<Self>, prepared: Prepared) -> Result<Bytes, RenderError> {
-        if let Some(hit) = prepared.hit {
+    /// `prepared` keeps what the answer's headers need; its render job is taken (a second
+    /// call is [`RenderError::Taken`]).
+    pub async fn bytes(self: &Arc<Self>, prepared: &mut Prepared) -> Result<Bytes, RenderError> {
+        if let Some(hit) = prepared.hit.take() {
             return Ok(hit);
         }
-        let Prepared {
-            key, job, draft, ..
-        } = prepared;
+        let job = prepared.job.take().ok_or(RenderError::Taken)?;
+        let (key, draft) = (prepared.key.clone(), prepared.draft);
         let (result, joined) = self
             .coalescer
             .run(key.clone(), || self.render(key, job, !draft))
@@ -344,6 +397,22 @@ impl RenderService {
             self.metrics.coalesced_waits.inc();
         }
         result.map_err(RenderError::Shared)
+    }
+
+    /// A cold render of a template against its project's limits: the monthly quota, then the
+    /// per-template budget (counted once per render, not per waiting request).
+    fn within_limits(&self, name: &str, project: &str) -> Result<(), RenderError> {
+        let policy = self.templates.policy(project)?;
+        if let Some(quota) = policy.monthly_renders
+            && self.usage.month_renders(project)? >= quota
+        {
+            // The month's end is at most 31 days away; an hour keeps clients from hammering.
+            return Err(RenderError::QuotaExceeded(3600));
+        }
+        self.templates
+            .budget
+            .take_within(name, self.clock.unix_now(), policy.renders_per_minute)
+            .map_err(RenderError::RateLimited)
     }
 
     /// One render: the template's budget, admission, a render thread, the cache write.
@@ -355,12 +424,16 @@ impl RenderService {
     ) -> Result<Bytes, Arc<RenderError>> {
         let bytes = match &job {
             Job::Source { plan, .. } => estimated_bytes(plan),
-            Job::Template { name, decision, .. } => {
-                // Counted once per render, not per waiting request.
-                self.templates
-                    .budget
-                    .take(name, self.clock.unix_now())
-                    .map_err(|s| Arc::new(RenderError::RateLimited(s)))?;
+            Job::Template {
+                name,
+                project,
+                budgeted,
+                decision,
+                ..
+            } => {
+                if *budgeted {
+                    self.within_limits(name, project).map_err(Arc::new)?;
+                }
                 let c = &decision.loaded.template.canvas;
                 // The canvas, and a working copy of it.
                 2 * 4 * c.width as u64 * c.height as u64
@@ -430,8 +503,18 @@ impl RenderService {
                 };
                 Ok(crate::pipeline::render(source, &plan, &self.options)?)
             }
-            Job::Template { decision, plan, .. } => {
-                let r = self.templates.draw(decision, &plan, &self.options, draft)?;
+            Job::Template {
+                decision,
+                plan,
+                usage,
+                ..
+            } => {
+                let r = self
+                    .templates
+                    .draw(*decision, &plan, &self.options, draft)?;
+                if let Some(subject) = &usage {
+                    self.usage.record(subject, UsageEvent::Render);
+                }
                 self.metrics
                     .template_renders
                     .with_label_values(&[if draft { "draft" } else { "published" }])

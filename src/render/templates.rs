@@ -192,16 +192,19 @@ impl Templates {
         }
     }
 
-    /// Loads the template, decides its fields (at Unix second `now`) and its pictures.
-    /// Blocking. Refused signatures are an error unless the template is for email.
+    /// Loads the template, decides its fields (at Unix second `now`) and its pictures —
+    /// every field at its default with `defaults_only`. Blocking. Refused signatures are an
+    /// error unless the template is for email.
     pub fn decide(
         &self,
         id: &TemplateId,
         (path, query): (&str, &[(String, String)]),
         sources: &Sources,
         now: u64,
+        defaults_only: bool,
     ) -> Result<Decision, RenderError> {
-        let project = self.policy(split_qualified(&id.name).0)?;
+        let project_id = split_qualified(&id.name).0;
+        let project = self.policy(project_id)?;
         let loaded = self.load(id)?;
         let template = &loaded.template;
         let covers = |s: &str| self.coverage.covers(s);
@@ -213,12 +216,13 @@ impl Templates {
             now,
         };
         let (given, refused) = match inputs(template, id, path, query, &policy) {
+            _ if defaults_only => (Inputs::default(), None),
             Ok(given) => (given, None),
             Err(why) if template.email => (Inputs::default(), Some(why)),
             Err(why) => return Err(RenderError::Refused(why)),
         };
         let personalized = personalize(template, &loaded.fields, &given, &policy);
-        let chosen = load::choose(template, &personalized.layers, sources)?;
+        let chosen = load::choose(template, &personalized.layers, sources, project_id)?;
         Ok(Decision {
             loaded,
             personalized,

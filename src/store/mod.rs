@@ -21,6 +21,7 @@ pub mod audit;
 mod sources;
 pub mod team;
 pub mod templates;
+pub mod usage;
 
 pub use sources::{AssetError, Freshness, Sources};
 
@@ -226,7 +227,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// Opens (creating if needed) the database at `path` in WAL mode and brings its schema up to
 /// date, each migration in its own transaction.
-fn open_database(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_database(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Folder(dir.to_path_buf(), e))?;
     }
@@ -446,6 +447,47 @@ mod tests {
                 ..Properties::default()
             },
         }
+    }
+
+    #[test]
+    fn templates_made_before_teams_keep_their_names_versions_and_audit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalogue.sqlite");
+        {
+            // A database as the release before teams left it: four migrations.
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute_batch(
+                "INSERT INTO template_drafts VALUES ('webinar', '{\"v\":1}', 'h1', 1, 'ana');
+                 INSERT INTO template_versions VALUES ('webinar', 1, '{\"v\":1}', 'h1', 2000000000, 'ana');
+                 INSERT INTO template_audit (at, who, action, name, version, content_hash)
+                     VALUES (2000000000, 'ana', 'publish', 'webinar', 1, 'h1');",
+            )
+            .unwrap();
+        }
+        let store = templates::TemplateStore::open(&path).unwrap();
+        let v = store.version("webinar", 1).unwrap().unwrap();
+        assert_eq!(
+            (v.document.as_str(), v.content_hash.as_str()),
+            ("{\"v\":1}", "h1")
+        );
+        let d = store.draft("webinar").unwrap().unwrap();
+        assert_eq!(d.project, "default");
+        let audit = audit::AuditLog::open(&path).unwrap();
+        let rows = audit.query(&audit::AuditFilter::default()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (
+                rows[0].action.as_str(),
+                rows[0].principal_name.as_str(),
+                rows[0].at
+            ),
+            ("template.publish", "ana", 2)
+        );
+        assert_eq!(rows[0].detail["version"], 1);
     }
 
     #[test]
