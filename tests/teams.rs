@@ -403,7 +403,7 @@ fn sessions_sign_in_need_csrf_for_writes_and_slow_down_guessing() {
 
 #[test]
 fn four_eyes_needs_a_second_publisher_and_locks_submitted_drafts() {
-    let (_d, s) = fresh(&[]);
+    let (dir, s) = fresh(&[]);
     call(
         &s,
         "POST",
@@ -547,6 +547,22 @@ fn four_eyes_needs_a_second_publisher_and_locks_submitted_drafts() {
     .map(|(a, o)| (a.to_string(), o.to_string()))
     .collect();
     assert_eq!(rows, expect);
+    // Not even raw SQL rewrites the trail.
+    let db = rusqlite::Connection::open(dir.path().join("data/catalogue.sqlite")).unwrap();
+    for sql in ["UPDATE audit SET outcome = 'ok'", "DELETE FROM audit"] {
+        let err = db.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    // Every use of the break-glass token is in it, reads too.
+    let reads = call(
+        &s,
+        "GET",
+        "/admin/audit?action=token.read",
+        TOKEN,
+        &Value::Null,
+    )
+    .json();
+    assert!(!reads["audit"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -802,6 +818,8 @@ fn quotas_rate_limits_and_the_api_description() {
     assert_eq!(replies[0].header("ratelimit-limit"), "3");
     assert_eq!(replies[0].header("ratelimit-remaining"), "2");
     assert_eq!(replies[3].header("x-tessera-error"), "rate_limited");
+    assert_eq!(replies[3].header("ratelimit-remaining"), "0");
+    assert_eq!(replies[3].header("ratelimit-limit"), "3");
     assert!(replies[3].header("retry-after").parse::<u64>().unwrap() >= 1);
 
     // The API description: public, and every path in it is routed with its method.

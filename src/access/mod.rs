@@ -44,8 +44,8 @@ pub enum AccessError {
     Csrf,
     #[error("too many failed sign-ins: retry in {0} s")]
     Throttled(u64),
-    #[error("too many requests for this API key: retry in {0} s")]
-    RateLimited(u64),
+    #[error("too many requests for this API key: retry in {} s", .0.retry_after_secs.unwrap_or(1))]
+    RateLimited(RateDecision),
     #[error(transparent)]
     Team(#[from] TeamError),
     #[error(transparent)]
@@ -78,7 +78,8 @@ impl AccessError {
     /// Seconds to wait before retrying, for 429s.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            AccessError::Throttled(s) | AccessError::RateLimited(s) => Some(*s),
+            AccessError::Throttled(s) => Some(*s),
+            AccessError::RateLimited(d) => Some(d.retry_after_secs.unwrap_or(1)),
             _ => None,
         }
     }
@@ -289,7 +290,7 @@ impl Access {
         let roles = self.key_roles(&key)?;
         let rate = self.limiter.take(&key.prefix);
         if !rate.allowed {
-            return Err(AccessError::RateLimited(rate.retry_after_secs.unwrap_or(1)));
+            return Err(AccessError::RateLimited(rate));
         }
         // Last use to the minute: a busy key must not write on every request.
         if key.last_used_at.is_none_or(|t| now >= t + 60) {

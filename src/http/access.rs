@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::HttpError;
 use super::state::{AppState, RouteName, blocking};
-use crate::access::{Act, Actor, Credential, Origin};
+use crate::access::{AccessError, Act, Actor, Credential, Origin};
 use crate::error::Coded;
-use crate::team::Capability;
+use crate::team::{Capability, Principal};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tessera_session";
@@ -102,9 +102,29 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
         }
         result
     })
-    .await?;
-    if let Some(rate) = &actor.rate {
-        req.extensions_mut().insert(*rate);
+    .await;
+    // The bucket's state goes on the answer, a 429 included (`RateLimit-*`).
+    match &actor {
+        Ok(Actor { rate: Some(r), .. }) | Err(HttpError::Access(AccessError::RateLimited(r))) => {
+            req.extensions_mut().insert(*r);
+        }
+        _ => {}
+    }
+    let actor = actor?;
+    // The break-glass token is audited on every use; its writes are audited by `perform`.
+    if actor.principal == Principal::Token && !writes {
+        let (access, token, from) = (state.access.clone(), actor.clone(), origin(req));
+        let target = req.path().to_string();
+        blocking(move || -> Result<(), HttpError> {
+            let act = Act {
+                action: "token.read",
+                project: None,
+                target: &target,
+            };
+            access.record(Some(&token), &from, &act, "ok", Value::Null);
+            Ok(())
+        })
+        .await?;
     }
     Ok(Caller {
         actor,

@@ -41,7 +41,13 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let listener = TcpListener::bind(&state.config.server.bind).map_err(|e| {
         std::io::Error::new(e.kind(), format!("bind {}: {e}", state.config.server.bind))
     })?;
-    serve_on(listener, state).await
+    let usage = state.render.usage.clone();
+    let served = serve_on(listener, state).await;
+    // Stopped (SIGTERM, SIGINT): the last counts are written now, not lost.
+    if let Err(e) = usage.flush() {
+        tracing::warn!(error = %e, "could not write the last usage counts");
+    }
+    served
 }
 
 /// Serves on a bound listener (tests bind port 0 and read the address first).

@@ -256,6 +256,31 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_table_is_this_table() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| capability | owner |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(
+            rows.len(),
+            CAPABILITIES.len(),
+            "one README row per capability"
+        );
+        for ((capability, allowed), row) in CAPABILITIES.iter().zip(rows) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert!(
+                cells[1].starts_with(&format!("`{}`", capability.as_str())),
+                "{row}"
+            );
+            let marks: Vec<bool> = cells[2..8].iter().map(|c| *c == "✓").collect();
+            assert_eq!(marks, allowed.to_vec(), "{row}");
+        }
+    }
+
+    #[test]
     fn roles_follow_the_table() {
         assert!(Role::ALL.iter().all(|r| r.may(Capability::View)));
         assert!(Role::Owner.may(Capability::Ownership));
