@@ -106,3 +106,39 @@ fn tile_indices_past_32_bits_are_refused() {
     assert_eq!(tile_index(&level, 65_535, 65_535), Some(u32::MAX));
     assert_eq!(tile_index(&level, 65_536, 65_535), None);
 }
+
+/// Issue 11 review: a draft with the same content as a published version had the same
+/// derivative key, so a watermarked preview rendering at the same time as a recipient's
+/// request could be handed to the recipient by request coalescing. Their keys (ETags) differ.
+#[test]
+fn a_draft_preview_is_never_its_published_twin() {
+    let s = Server::start_with(
+        |_| {},
+        &[
+            "--set",
+            "admin.token=\"t0ken\"",
+            "--set",
+            "log.level=\"warn\"",
+        ],
+    );
+    let doc = serde_json::json!({
+        "canvas": {"width": 80, "height": 40, "background": "#ffffff"},
+        "fields": {"name": {"open": true, "default": "Guest"}},
+        "layers": [{"type": "text", "text": "{{name}}", "font": "Noto Sans", "size": 16, "color": "#000000",
+                    "box": {"x": 0, "y": 0, "width": 80, "height": 40}}]
+    });
+    let auth = [("Authorization", "Bearer t0ken")];
+    let admin = |method: &str, path: &str, body: &[u8]| {
+        s.send(method, &format!("{}/admin/{path}", s.origin()), &auth, body)
+    };
+    assert_eq!(
+        admin("PUT", "templates/w", doc.to_string().as_bytes()).status,
+        201
+    );
+    assert_eq!(admin("POST", "templates/w/publish", b"").status, 201);
+    let published = s.get("tpl~w~1/full/max/0/default.png?name=Ana");
+    let draft = s.request("GET", "tpl~w~draft/full/max/0/default.png?name=Ana", &auth);
+    assert_eq!((published.status, draft.status), (200, 200));
+    assert_ne!(published.header("etag"), draft.header("etag"));
+    assert_ne!(published.body, draft.body, "the draft is watermarked");
+}

@@ -173,15 +173,7 @@ fn keys_live_until_revoked_and_never_hold_more_than_their_maker() {
         .status,
         200
     );
-    // A designer cannot make a publisher key, but can make a viewer key.
-    let r = call(
-        &s,
-        "POST",
-        "/admin/keys",
-        &designer,
-        &json!({"name": "x", "roles": {"emea": "publisher"}}),
-    );
-    assert_eq!(r.status, 403, "{}", r.text());
+    // Keys are made by people, never by keys (people's limits: the sessions test).
     let r = call(
         &s,
         "POST",
@@ -189,7 +181,7 @@ fn keys_live_until_revoked_and_never_hold_more_than_their_maker() {
         &designer,
         &json!({"name": "v", "roles": {"emea": "viewer"}}),
     );
-    assert_eq!(r.status, 201);
+    assert_eq!(r.status, 403, "{}", r.text());
     let prefix = designer[..12].to_string();
     let r = call(
         &s,
@@ -293,6 +285,37 @@ fn every_role_meets_every_endpoint_as_the_capability_table_says() {
             create.status
         );
     }
+    // An owner of another project is nobody here: every emea (and server-wide) endpoint refuses.
+    call(&s, "POST", "/admin/projects", TOKEN, &json!({"id": "apac"}));
+    let outsider = key(&s, json!({"apac": "owner"}));
+    for e in ENDPOINTS {
+        let Needs::Capability(_) = e.needs else {
+            continue;
+        };
+        if e.path == "/admin/templates" || e.path == "/admin/projects" {
+            continue; // lists what the caller may see; creating projects is covered above
+        }
+        let path = fill_path(e.path);
+        let r = call(&s, e.method, &path, &outsider, &json!({}));
+        assert_eq!(
+            r.status,
+            403,
+            "apac owner {} {path}: {}",
+            e.method,
+            r.text()
+        );
+        if e.method != "GET" {
+            refused_writes += 1;
+        }
+    }
+    let listed = call(&s, "GET", "/admin/templates", &outsider, &Value::Null).json();
+    assert!(
+        listed["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["project"] == "apac")
+    );
     // Every refused write left one audit row.
     let audit = call(&s, "GET", "/admin/audit?format=jsonl", TOKEN, &Value::Null).text();
     let refused = audit
@@ -326,15 +349,23 @@ fn sessions_sign_in_need_csrf_for_writes_and_slow_down_guessing() {
         &json!({"role": "designer"}),
     );
     let login = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password}).to_string();
+        let json = [("Content-Type", "application/json")];
         s.send(
             "POST",
             &format!("{}/auth/login", s.origin()),
-            &[],
-            json!({"email": email, "password": password})
-                .to_string()
-                .as_bytes(),
+            &json,
+            body.as_bytes(),
         )
     };
+    // A cross-site form cannot sign anyone in: JSON only.
+    let form = s.send(
+        "POST",
+        &format!("{}/auth/login", s.origin()),
+        &[("Content-Type", "text/plain")],
+        br#"{"email": "ana@example.com", "password": "correct horse battery"}"#,
+    );
+    assert_eq!(form.status, 400);
     // Unknown email and wrong password: the same answer.
     let unknown = login("nobody@example.com", "whatever whatever");
     let wrong = login("ana@example.com", "wrong wrong wrong");
@@ -368,6 +399,12 @@ fn sessions_sign_in_need_csrf_for_writes_and_slow_down_guessing() {
         with("GET", "/auth/session", None, &Value::Null).json()["roles"],
         json!({"default": "designer"})
     );
+    // Ana's keys hold no more than Ana: a designer makes a viewer key, not a publisher key.
+    let more = json!({"name": "x", "roles": {"default": "publisher"}});
+    assert_eq!(with("POST", "/admin/keys", Some(&csrf), &more).status, 403);
+    let less = json!({"name": "v", "roles": {"default": "viewer"}});
+    let made = with("POST", "/admin/keys", Some(&csrf), &less);
+    assert_eq!(made.status, 201, "{}", made.text());
     let no_csrf = with("PUT", "/admin/templates/badge", None, &badge(false));
     assert_eq!(
         (no_csrf.status, no_csrf.header("x-tessera-error")),
@@ -538,15 +575,91 @@ fn four_eyes_needs_a_second_publisher_and_locks_submitted_drafts() {
         ("template.publish", "failed:review_required"),
         ("template.submit", "ok"),
         ("template.save", "failed:draft_locked"),
-        ("template.publish", "failed:four_eyes"),
+        ("template.approve", "failed:four_eyes"),
         ("template.reject", "ok"),
         ("template.submit", "ok"),
-        ("template.publish", "ok"),
+        ("template.approve", "ok"),
     ]
     .iter()
     .map(|(a, o)| (a.to_string(), o.to_string()))
     .collect();
     assert_eq!(rows, expect);
+    // A person's own key is that person: signed in, Ana makes a key, submits, and cannot
+    // approve with the key.
+    let r = call(
+        &s,
+        "POST",
+        "/admin/users",
+        TOKEN,
+        &json!({"name": "Ana", "email": "ana@example.com", "password": "correct horse battery"}),
+    );
+    let ana = r.json()["id"].as_i64().unwrap();
+    call(
+        &s,
+        "PUT",
+        &format!("/admin/projects/emea/members/user:{ana}"),
+        TOKEN,
+        &json!({"role": "admin"}),
+    );
+    let login = s.send(
+        "POST",
+        &format!("{}/auth/login", s.origin()),
+        &[("Content-Type", "application/json")],
+        json!({"email": "ana@example.com", "password": "correct horse battery"})
+            .to_string()
+            .as_bytes(),
+    );
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = login.json()["csrf_token"].as_str().unwrap().to_string();
+    let as_ana = |method: &str, path: &str, body: &Value| {
+        let h = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+        s.send(
+            method,
+            &format!("{}{path}", s.origin()),
+            &h,
+            body.to_string().as_bytes(),
+        )
+    };
+    let made = as_ana(
+        "POST",
+        "/admin/keys",
+        &json!({"name": "ana's", "roles": {"emea": "publisher"}}),
+    );
+    assert_eq!(made.status, 201, "{}", made.text());
+    let anas_key = made.json()["secret"].as_str().unwrap().to_string();
+    assert_eq!(
+        as_ana("PUT", "/admin/templates/emea.badge", &badge(true)).status,
+        200
+    );
+    assert_eq!(
+        as_ana("POST", "/admin/templates/emea.badge/submit", &json!({})).status,
+        200
+    );
+    let own_key = call(
+        &s,
+        "POST",
+        "/admin/templates/emea.badge/approve",
+        &anas_key,
+        &Value::Null,
+    );
+    assert_eq!(
+        (own_key.status, own_key.header("x-tessera-error")),
+        (403, "four_eyes")
+    );
+    // Keys cannot make keys.
+    let r = call(
+        &s,
+        "POST",
+        "/admin/keys",
+        &anas_key,
+        &json!({"name": "x", "roles": {"emea": "viewer"}}),
+    );
+    assert_eq!(r.status, 403);
     // Not even raw SQL rewrites the trail.
     let db = rusqlite::Connection::open(dir.path().join("data/catalogue.sqlite")).unwrap();
     for sql in ["UPDATE audit SET outcome = 'ok'", "DELETE FROM audit"] {
@@ -554,15 +667,24 @@ fn four_eyes_needs_a_second_publisher_and_locks_submitted_drafts() {
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
     // Every use of the break-glass token is in it, reads too.
-    let reads = call(
+    let uses = call(
         &s,
         "GET",
-        "/admin/audit?action=token.read",
+        "/admin/audit?action=token.use",
         TOKEN,
         &Value::Null,
     )
     .json();
-    assert!(!reads["audit"].as_array().unwrap().is_empty());
+    let paths: Vec<&str> = uses["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"/admin/projects") && paths.contains(&"/admin/audit"),
+        "{paths:?}"
+    );
 }
 
 #[test]

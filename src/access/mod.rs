@@ -5,8 +5,8 @@
 
 pub mod commands;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -84,6 +84,9 @@ impl AccessError {
         }
     }
 }
+
+/// Audit rows per minute for refused requests without a principal, per client address.
+const ANONYMOUS_ROWS_PER_MINUTE: u32 = 30;
 
 /// What a principal may act on: everything, or one role per project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,12 +206,19 @@ pub struct Access {
     admin_token: crate::config::Secret,
     throttle: LoginThrottle,
     limiter: RateLimiter,
+    /// Rows for refused requests without a principal, per client address: an append-only
+    /// table must not be fillable by anyone on the network.
+    anonymous_rows: RateLimiter,
+    /// One sign-in per account at a time, so parallel guesses all meet the throttle.
+    signing_in: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub sessions: SessionLimits,
     clock: Arc<dyn Clock>,
 }
 
 impl Access {
     pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Access, StoreError> {
+        // The decoy hash for unknown emails is made once; make it now, not in a sign-in.
+        std::thread::spawn(|| verify_nobody(""));
         let path = config.catalogue_path();
         let a = &config.auth;
         Ok(Access {
@@ -225,6 +235,12 @@ impl Access {
                 clock.clone(),
             ),
             limiter: RateLimiter::new(a.key_requests_per_minute, a.key_burst, clock.clone()),
+            anonymous_rows: RateLimiter::new(
+                ANONYMOUS_ROWS_PER_MINUTE,
+                ANONYMOUS_ROWS_PER_MINUTE,
+                clock.clone(),
+            ),
+            signing_in: Mutex::new(HashMap::new()),
             sessions: SessionLimits {
                 idle: a.session_idle_minutes * 60,
                 absolute: a.session_absolute_hours * 3600,
@@ -382,6 +398,15 @@ impl Access {
         address: &str,
     ) -> Result<NewSession, AccessError> {
         let account = email.trim().to_lowercase();
+        let turn = {
+            let mut map = self.signing_in.lock().expect("sign-in lock");
+            // Forget accounts nobody is signing in to (bounded memory).
+            if map.len() > 10_000 {
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            map.entry(account.clone()).or_default().clone()
+        };
+        let _turn = turn.lock().expect("account sign-in lock");
         self.throttle
             .check(&account, address)
             .map_err(AccessError::Throttled)?;
@@ -398,6 +423,11 @@ impl Access {
             return Err(AccessError::BadLogin);
         };
         self.throttle.succeeded(&account, address);
+        let now = self.now();
+        self.team.prune_sessions(
+            now.saturating_sub(self.sessions.idle),
+            now.saturating_sub(self.sessions.absolute),
+        )?;
         let (id, id_hash) = new_session();
         let csrf = new_csrf_token();
         self.team
@@ -432,6 +462,11 @@ impl Access {
         roles: &BTreeMap<String, Role>,
         expires_at: Option<u64>,
     ) -> Result<(NewKey, ApiKey), AccessError> {
+        if matches!(maker.principal, Principal::Key { .. }) {
+            return Err(AccessError::Refused(
+                "API keys cannot make keys: a key's powers end with the person who made it",
+            ));
+        }
         for (project, role) in roles {
             self.team.project(project)?;
             if !maker.role(project).is_some_and(|r| r.covers(*role)) {
@@ -456,6 +491,19 @@ impl Access {
         Ok((new, key))
     }
 
+    /// The person behind an actor, for four eyes: a key counts as the user who made it, so
+    /// nobody approves their own submission through their own key. (Keys made with the
+    /// token or the command line are service accounts: each counts as itself.)
+    pub fn person(&self, actor: &Actor) -> Result<String, AccessError> {
+        Ok(match &actor.principal {
+            Principal::Key { prefix, .. } => match self.team.key(prefix)? {
+                Some((key, _)) if key.created_by.starts_with("user:") => key.created_by,
+                _ => actor.principal.id(),
+            },
+            other => other.id(),
+        })
+    }
+
     /// Appends one audit row for `act` by `actor` (or an anonymous caller) with `outcome`.
     /// A failure to write is logged loudly: the action has happened.
     pub fn record(
@@ -475,7 +523,16 @@ impl Access {
                     .and_then(|p| a.role(p))
                     .map_or("none", |r| r.as_str()),
             ),
-            None => ("anonymous".into(), "anonymous".into(), "none"),
+            None => {
+                if !self.anonymous_rows.take(&origin.address).allowed {
+                    tracing::warn!(
+                        action = act.action,
+                        "anonymous refusals over their row rate: not audited"
+                    );
+                    return;
+                }
+                ("anonymous".into(), "anonymous".into(), "none")
+            }
         };
         let row = AuditRecord {
             id: 0,

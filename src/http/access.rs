@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::HttpError;
 use super::state::{AppState, RouteName, blocking};
 use crate::access::{AccessError, Act, Actor, Credential, Origin};
-use crate::error::Coded;
+use crate::error::{Code, Coded};
 use crate::team::{Capability, Principal};
 
 /// The session cookie's name.
@@ -111,13 +111,13 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
         _ => {}
     }
     let actor = actor?;
-    // The break-glass token is audited on every use; its writes are audited by `perform`.
-    if actor.principal == Principal::Token && !writes {
+    // The break-glass token is audited on every use (its actions get their own rows too).
+    if actor.principal == Principal::Token {
         let (access, token, from) = (state.access.clone(), actor.clone(), origin(req));
         let target = req.path().to_string();
         blocking(move || -> Result<(), HttpError> {
             let act = Act {
-                action: "token.read",
+                action: "token.use",
                 project: None,
                 target: &target,
             };
@@ -144,34 +144,58 @@ pub async fn perform<T: Send + 'static>(
     capability: Capability,
     work: impl FnOnce(&Actor) -> Result<(T, Value), HttpError> + Send + 'static,
 ) -> Result<T, HttpError> {
+    let check = Some((project.to_string(), capability));
+    run(state, caller, action, check, target, work).await
+}
+
+/// [`perform`] for an action of no one project (API keys span several): `work` checks what
+/// the caller may do itself; the row names no project.
+pub async fn perform_unscoped<T: Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    target: &str,
+    work: impl FnOnce(&Actor) -> Result<(T, Value), HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
+    run(state, caller, action, None, target, work).await
+}
+
+async fn run<T: Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    check: Option<(String, Capability)>,
+    target: &str,
+    work: impl FnOnce(&Actor) -> Result<(T, Value), HttpError> + Send + 'static,
+) -> Result<T, HttpError> {
     let access = state.access.clone();
     let actor = caller.actor.clone();
     let origin = caller.origin.clone();
-    let project = project.to_string();
     let target = target.to_string();
     blocking(move || {
         let act = Act {
             action,
-            project: Some(&project),
+            project: check.as_ref().map(|(p, _)| p.as_str()),
             target: &target,
         };
-        if let Err(e) = actor.require(&project, capability) {
-            access.record(
-                Some(&actor),
-                &origin,
-                &act,
-                &format!("refused:{}", e.code().as_str()),
-                Value::Null,
-            );
-            return Err(HttpError::from(e));
-        }
-        match work(&actor) {
+        let allowed = match &check {
+            Some((project, capability)) => actor.require(project, *capability).map(|_| ()),
+            None => Ok(()),
+        };
+        let result = allowed.map_err(HttpError::from).and_then(|()| work(&actor));
+        match result {
             Ok((value, detail)) => {
                 access.record(Some(&actor), &origin, &act, "ok", detail);
                 Ok(value)
             }
             Err(e) => {
-                let outcome = format!("failed:{}", e.code().as_str());
+                // A role that does not allow it is a refusal; anything else a failure.
+                let how = if e.code() == Code::NotAllowed {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                let outcome = format!("{how}:{}", e.code().as_str());
                 access.record(Some(&actor), &origin, &act, &outcome, Value::Null);
                 Err(e)
             }

@@ -79,7 +79,7 @@ endpoints! {
     PUT "/admin/templates/{name}" Cap(C::Edit), tpl::save_draft, "Create or replace the draft";
     GET "/admin/templates/{name}/draft" Cap(C::View), tpl::draft, "The draft and its review state";
     POST "/admin/templates/{name}/submit" Cap(C::Edit), tpl::submit, "Submit the draft for review (locks it)";
-    POST "/admin/templates/{name}/approve" Cap(C::Publish), tpl::publish, "Approve the submitted draft: publish it as the next version";
+    POST "/admin/templates/{name}/approve" Cap(C::Publish), tpl::approve, "Approve the submitted draft: publish it as the next version";
     POST "/admin/templates/{name}/reject" Cap(C::Publish), tpl::reject, "Reject the submitted draft with a comment";
     POST "/admin/templates/{name}/publish" Cap(C::Publish), tpl::publish, "Publish the draft (approves it when submitted)";
     POST "/admin/templates/{name}/archive" Cap(C::Publish), tpl::archive, "Archive (versions keep rendering)";

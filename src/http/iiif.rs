@@ -11,7 +11,7 @@ use super::respond::{base_url, cacheable, info_response, links, validators};
 use super::state::{AppState, RouteName, blocking};
 use crate::iiif::grammar::{IiifPath, encode_identifier, parse_path};
 use crate::iiif::{ImageRequest, ParseError};
-use crate::render::Target;
+use crate::render::{RenderError, Target};
 use crate::template::request::TemplateId;
 
 /// Dispatches a GET or HEAD below the prefix.
@@ -110,12 +110,22 @@ async fn image(
         ),
     };
     let st = state.clone();
-    let (mut prepared, target) = blocking(move || {
-        st.render
-            .prepare(&target, &request, &validators)
-            .map(|p| (p, (target, request, validators)))
+    let (prepared, target) = web::block(move || {
+        let prepared = st.render.prepare(&target, &request, &validators);
+        (prepared, (target, request, validators))
     })
-    .await?;
+    .await
+    .map_err(HttpError::Task)?;
+    let mut prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            // A web template's refused signature is an answer too: counted, then 403.
+            if let (Target::Template { id, .. }, RenderError::Refused(why)) = (&target.0, &e) {
+                personalized::count_refusal(state, id, *why);
+            }
+            return Err(e.into());
+        }
+    };
     let mut overflow = false;
     let mut bytes = None;
     if !prepared.fresh {
@@ -134,7 +144,10 @@ async fn image(
                     blocking(move || st.render.prepare(&target, &request, &validators)).await?;
                 overflow = true;
                 cache_control = &state.config.templates.overflow_cache_control;
-                bytes = Some(state.render.bytes(&mut prepared).await?);
+                // A proxy revalidating the defaults it holds gets its 304.
+                if !prepared.fresh {
+                    bytes = Some(state.render.bytes(&mut prepared).await?);
+                }
             }
             Err(e) => return Err(e.into()),
         }

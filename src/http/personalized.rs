@@ -59,6 +59,21 @@ pub fn headers(res: &mut HttpResponseBuilder, prepared: &Prepared) {
     }
 }
 
+/// Counts a refused signature or token of a web template (answered 403, no image).
+pub fn count_refusal(state: &AppState, id: &TemplateId, why: crate::template::signing::Refused) {
+    if let Pin::Version(version) = id.pin {
+        let subject = crate::usage::Subject {
+            project: split_qualified(&id.name).0.to_string(),
+            template: id.name.clone(),
+            version,
+        };
+        state
+            .render
+            .usage
+            .record(&subject, Event::Refusal { reason: why.code() });
+    }
+}
+
 /// Counts one answered request of a published template version for the usage reports: a
 /// load (304s and cache hits too) with the bytes sent and the email client class, and its
 /// fallbacks, refusal and overflow. Names and reasons only, never values or addresses.

@@ -60,19 +60,36 @@ pub struct AuditQuery {
     format: ReportFormat,
 }
 
+/// The caller may read this report: `capability` in the project asked for, or in `default`
+/// for every project. Returns the parsed query.
+async fn allowed<Q>(
+    req: &HttpRequest,
+    state: &AppState,
+    query: Result<web::Query<Q>, actix_web::Error>,
+    project: impl FnOnce(&Q) -> Option<&str>,
+    capability: Capability,
+) -> Result<Q, HttpError> {
+    let c = caller(req, state).await?;
+    let q = query
+        .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
+        .into_inner();
+    c.require(project(&q).unwrap_or(DEFAULT_PROJECT), capability)?;
+    Ok(q)
+}
+
 pub(super) async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,
     query: Result<web::Query<AuditQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, HttpError> {
-    let c = caller(&req, &state).await?;
-    let q = query
-        .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
-        .into_inner();
-    c.require(
-        q.project.as_deref().unwrap_or(DEFAULT_PROJECT),
+    let q = allowed(
+        &req,
+        &state,
+        query,
+        |q| q.project.as_deref(),
         Capability::ReadAudit,
-    )?;
+    )
+    .await?;
     let filter = AuditFilter {
         project: q.project,
         principal: q.principal,
@@ -117,14 +134,14 @@ pub(super) async fn usage(
     state: web::Data<AppState>,
     query: Result<web::Query<UsageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, HttpError> {
-    let c = caller(&req, &state).await?;
-    let q = query
-        .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
-        .into_inner();
-    c.require(
-        q.project.as_deref().unwrap_or(DEFAULT_PROJECT),
+    let q = allowed(
+        &req,
+        &state,
+        query,
+        |q| q.project.as_deref(),
         Capability::ReadUsage,
-    )?;
+    )
+    .await?;
     let filter = UsageFilter {
         project: q.project,
         template: q.template,

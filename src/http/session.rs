@@ -41,6 +41,19 @@ pub(super) async fn login(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     req.extensions_mut().insert(RouteName("auth"));
+    // JSON only: a cross-site form can post text/plain but not application/json, so no other
+    // site can sign a visitor in to an account of its choosing.
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(HttpError::input(
+            Code::BadBody,
+            "sign in with Content-Type: application/json",
+        ));
+    }
     let b: Login = serde_json::from_slice(&body)
         .map_err(|_| HttpError::input(Code::BadBody, "send {\"email\": …, \"password\": …}"))?;
     let origin = origin(&req);

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::HttpError;
-use super::access::{caller, perform};
+use super::access::{caller, perform, perform_unscoped};
 use super::respond::no_store;
 use super::state::{AppState, blocking};
-use crate::access::{AccessError, Roles};
+use crate::access::AccessError;
 use crate::error::Code;
 use crate::store::team::{ProjectChange, TeamError};
 use crate::team::{Capability, DEFAULT_PROJECT, Principal, Role, valid_project};
@@ -446,9 +446,20 @@ pub(super) async fn update_user(
         DEFAULT_PROJECT,
         &target,
         Capability::ManageMembers,
-        move |_| {
+        move |actor| {
             let a = &st.access;
             a.team.user(id)?;
+            // Changing someone's password or switching them off is acting as them: only
+            // for a caller whose role covers theirs in every project they belong to.
+            for (project, role) in a.team.roles(&format!("user:{id}"))? {
+                if !actor.role(&project).is_some_and(|r| r.covers(role)) {
+                    return Err(AccessError::NotAllowed {
+                        project,
+                        capability: Capability::Ownership.as_str(),
+                    }
+                    .into());
+                }
+            }
             if let Some(name) = &b.name {
                 a.team.rename_user(id, name.trim())?;
             }
@@ -507,54 +518,47 @@ struct NewKeyBody {
     expires_at: Option<u64>,
 }
 
-/// Makes an API key; its secret is in this answer and nowhere else, ever.
+/// Makes an API key; its secret is in this answer and nowhere else, ever. Its roles are
+/// checked against the caller's by [`crate::access::Access::create_key`].
 pub(super) async fn create_key(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
-    let b: NewKeyBody = body_of(&body)?;
-    let mut roles = BTreeMap::new();
-    for (p, r) in &b.roles {
-        roles.insert(
-            p.clone(),
-            r.parse::<Role>()
-                .map_err(|e| HttpError::input(Code::BadBody, e))?,
-        );
-    }
-    if roles.is_empty() {
-        return Err(HttpError::input(
-            Code::BadBody,
-            "a key needs a role in at least one project",
-        ));
-    }
-    if b.expires_at.is_some_and(|e| e <= state.access.now()) {
-        return Err(HttpError::input(Code::Expired, "expires_at is in the past"));
-    }
-    let project = roles.keys().next().cloned().unwrap_or_default();
     let st = state.clone();
-    let (secret, key) = perform(
-        &state,
-        &c,
-        "key.create",
-        &project,
-        &b.name.clone(),
-        Capability::View,
-        move |actor| {
-            let (new, key) = st.access.create_key(actor, &b.name, &roles, b.expires_at)?;
-            let detail =
-                json!({ "prefix": key.prefix, "roles": roles, "expires_at": key.expires_at });
-            Ok(((new.secret.clone(), key), detail))
-        },
-    )
+    let (secret, key) = perform_unscoped(&state, &c, "key.create", "", move |actor| {
+        let b: NewKeyBody = body_of(&body)?;
+        let mut roles = BTreeMap::new();
+        for (p, r) in &b.roles {
+            let role = r
+                .parse::<Role>()
+                .map_err(|e| HttpError::input(Code::BadBody, e))?;
+            roles.insert(p.clone(), role);
+        }
+        if roles.is_empty() {
+            return Err(HttpError::input(
+                Code::BadBody,
+                "a key needs a role in at least one project",
+            ));
+        }
+        if b.expires_at.is_some_and(|e| e <= st.access.now()) {
+            return Err(HttpError::input(Code::Expired, "expires_at is in the past"));
+        }
+        let (new, key) = st.access.create_key(actor, &b.name, &roles, b.expires_at)?;
+        let detail = json!({
+            "prefix": key.prefix, "name": key.name, "roles": roles, "expires_at": key.expires_at,
+        });
+        Ok(((new.secret.clone(), key), detail))
+    })
     .await?;
     let mut v = json!(key);
     v["secret"] = json!(secret);
     Ok(no_store(HttpResponse::Created(), v))
 }
 
-/// Revokes a key: by the principal that made it, the key itself, or a manager of `default`.
+/// Revokes a key: by the principal that made it, the key itself, or a manager of `default`
+/// (giving up what one made needs no role).
 pub(super) async fn revoke_key(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -567,47 +571,21 @@ pub(super) async fn revoke_key(
         .to_string();
     let st = state.clone();
     let target = prefix.clone();
-    let mine = {
-        let st = state.clone();
-        let prefix = prefix.clone();
-        let me = c.actor.principal.clone();
-        blocking(move || -> Result<bool, HttpError> {
-            let (k, _) = st
-                .access
-                .team
-                .key(&prefix)?
-                .ok_or_else(|| TeamError::PrincipalNotFound(format!("key {prefix}")))?;
-            Ok(k.created_by == me.id()
-                || matches!(&me, Principal::Key { prefix: p, .. } if *p == prefix))
-        })
-        .await?
-    };
-    // Revoking one's own key needs no role: any principal may give up what it made.
-    let capability = if mine {
-        Capability::View
-    } else {
-        Capability::ManageMembers
-    };
-    let project = match (&c.actor.roles, mine) {
-        (Roles::Some(m), true) => m
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_PROJECT.into()),
-        _ => DEFAULT_PROJECT.into(),
-    };
-    let revoked = perform(
-        &state,
-        &c,
-        "key.revoke",
-        &project,
-        &target,
-        capability,
-        move |_| {
-            let r = st.access.team.revoke_key(&prefix, st.access.now())?;
-            Ok((r, json!({ "was_live": r })))
-        },
-    )
+    let revoked = perform_unscoped(&state, &c, "key.revoke", &target, move |actor| {
+        let (k, _) = st
+            .access
+            .team
+            .key(&prefix)?
+            .ok_or_else(|| TeamError::PrincipalNotFound(format!("key {prefix}")))?;
+        let me = &actor.principal;
+        let mine = k.created_by == me.id()
+            || matches!(me, Principal::Key { prefix: p, .. } if *p == prefix);
+        if !mine {
+            actor.require(DEFAULT_PROJECT, Capability::ManageMembers)?;
+        }
+        let r = st.access.team.revoke_key(&prefix, st.access.now())?;
+        Ok((r, json!({ "was_live": r })))
+    })
     .await?;
     Ok(no_store(
         HttpResponse::Ok(),

@@ -225,6 +225,8 @@ fn comment_of(body: &[u8]) -> Result<String, HttpError> {
 enum Step {
     Submit,
     Reject,
+    /// Approve a submitted draft (it becomes the next version).
+    Approve,
     /// Approve a submitted draft, or publish directly where the project allows it.
     Publish,
 }
@@ -241,6 +243,7 @@ async fn review(
     let (action, capability) = match step {
         Step::Submit => ("template.submit", Capability::Edit),
         Step::Reject => ("template.reject", Capability::Publish),
+        Step::Approve => ("template.approve", Capability::Publish),
         Step::Publish => ("template.publish", Capability::Publish),
     };
     let st = state.clone();
@@ -256,7 +259,9 @@ async fn review(
         move |actor| {
             let templates = &st.render.templates;
             let policy = templates.policy(&project)?;
-            let (id, name) = who(actor);
+            // Four eyes compares people: a key counts as the user who made it.
+            let id = st.access.person(actor)?;
+            let name = actor.principal.name();
             let who = Who {
                 id: &id,
                 name: &name,
@@ -273,8 +278,12 @@ async fn review(
                     let detail = json!({ "content_hash": d.content_hash, "comment": comment });
                     Ok((draft_json(&d, false), detail))
                 }
-                Step::Publish => {
-                    let v = store.publish(&n.name, who, policy.four_eyes, &comment)?;
+                Step::Approve | Step::Publish => {
+                    let v = if matches!(step, Step::Approve) {
+                        store.approve(&n.name, who, policy.four_eyes, &comment)?
+                    } else {
+                        store.publish(&n.name, who, policy.four_eyes, &comment)?
+                    };
                     let detail = json!({
                         "version": v.version,
                         "content_hash": v.content_hash,
@@ -295,7 +304,7 @@ async fn review(
     )
     .await?;
     let res = match step {
-        Step::Publish => HttpResponse::Created(),
+        Step::Approve | Step::Publish => HttpResponse::Created(),
         _ => HttpResponse::Ok(),
     };
     Ok(no_store(res, body))
@@ -315,6 +324,14 @@ pub(super) async fn reject(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     review(req, state, body, Step::Reject).await
+}
+
+pub(super) async fn approve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    review(req, state, body, Step::Approve).await
 }
 
 pub(super) async fn publish(
@@ -447,6 +464,7 @@ pub(super) async fn audit(
     let (_, n) = reader(&req, &state, Capability::ReadAudit).await?;
     let st = state.clone();
     let filter = AuditFilter {
+        project: Some(n.project),
         target: Some(n.name),
         ..AuditFilter::default()
     };

@@ -22,6 +22,9 @@ pub enum Subject<'a> {
         content_hash: &'a str,
         fields: &'a str,
         pictures: &'a str,
+        /// A draft preview (watermarked): never the same derivative as a published version
+        /// with the same content, or coalescing could hand a watermark to a recipient.
+        draft: bool,
     },
 }
 
@@ -57,17 +60,21 @@ impl Derivative<'_> {
                 content_hash,
                 fields,
                 pictures,
-            } => CacheKey::new(
-                &template_group(name),
-                &[
+                draft,
+            } => {
+                let parts: &[&[u8]] = &[
                     common[0],
                     common[1],
                     content_hash.as_bytes(),
                     fields.as_bytes(),
                     pictures.as_bytes(),
-                ],
-                self.format.extension(),
-            ),
+                    b"draft",
+                ];
+                // Published keys are as they always were (URLs already sent keep their
+                // cached renders); drafts add a part.
+                let parts = if draft { parts } else { &parts[..5] };
+                CacheKey::new(&template_group(name), parts, self.format.extension())
+            }
         }
     }
 }
@@ -104,13 +111,14 @@ mod tests {
         assert_ne!(base, source("aa11", false, "full/100,/0/default.jpg", "s1"));
         assert_ne!(base, source("aa11", false, "full/max/0/default.jpg", "s2"));
         assert_eq!(base.content, "aa11", "grouped by source content");
-        let template = |fields: &str| {
+        let template = |fields: &str, draft: bool| {
             Derivative {
                 subject: Subject::Template {
                     name: "t",
                     content_hash: "c",
                     fields,
                     pictures: "p",
+                    draft,
                 },
                 canonical: "full/max/0/default.jpg",
                 settings: "s1",
@@ -118,7 +126,12 @@ mod tests {
             }
             .key()
         };
-        assert_ne!(template("name=A"), template("name=B"));
-        assert_eq!(template("name=A").content, template_group("t"));
+        assert_ne!(template("name=A", false), template("name=B", false));
+        assert_ne!(
+            template("name=A", false),
+            template("name=A", true),
+            "a draft is never its published twin"
+        );
+        assert_eq!(template("name=A", false).content, template_group("t"));
     }
 }

@@ -337,6 +337,7 @@ impl RenderService {
                     content_hash: &decision.loaded.content_hash,
                     fields: &decision.personalized.normalized,
                     pictures: &decision.chosen.content_hashes(),
+                    draft,
                 },
             ),
         };

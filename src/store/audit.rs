@@ -83,8 +83,9 @@ impl AuditLog {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Rows matching `filter`, oldest first. `target` also matches targets below it
-    /// (`emea.badge` finds `emea.badge` and `emea.badge/…`).
+    /// Rows matching `filter`, oldest first. `action` also matches actions below it
+    /// (`template` finds `template.publish`), `target` targets below it (`emea.badge` finds
+    /// `emea.badge/versions/2`), compared as text (no wildcards).
     pub fn query(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         let conn = self.conn.lock().expect("audit db lock");
         let mut stmt = conn.prepare(
@@ -92,8 +93,8 @@ impl AuditLog {
                     address, outcome, detail
              FROM audit
              WHERE (?1 IS NULL OR project = ?1) AND (?2 IS NULL OR principal = ?2)
-               AND (?3 IS NULL OR action = ?3 OR action LIKE ?3 || '.%')
-               AND (?4 IS NULL OR target = ?4 OR target LIKE ?4 || '/%')
+               AND (?3 IS NULL OR action = ?3 OR substr(action, 1, length(?3) + 1) = ?3 || '.')
+               AND (?4 IS NULL OR target = ?4 OR substr(target, 1, length(?4) + 1) = ?4 || '/')
                AND (?5 IS NULL OR at >= ?5) AND (?6 IS NULL OR at <= ?6)
                AND id > ?7
              ORDER BY id LIMIT ?8",
@@ -204,8 +205,18 @@ mod tests {
         log.append(&row("template.publish", "emea.badge", 20))
             .unwrap();
         log.append(&row("key.create", "tsk_x", 30)).unwrap();
+        log.append(&row("template.save", "emea.badge2", 40))
+            .unwrap();
+        log.append(&row("template.save", "emeaxbadge", 50)).unwrap();
+        let badge = log
+            .query(&AuditFilter {
+                target: Some("emea.badge".into()),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(badge.len(), 2, "no prefix or wildcard matches");
         let all = log.query(&AuditFilter::default()).unwrap();
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), 5);
         assert_eq!(all[1].detail, serde_json::json!({"version": 1}));
         let templates = log
             .query(&AuditFilter {
@@ -213,7 +224,7 @@ mod tests {
                 ..AuditFilter::default()
             })
             .unwrap();
-        assert_eq!(templates.len(), 2);
+        assert_eq!(templates.len(), 4);
         let late = log
             .query(&AuditFilter {
                 from: Some(15),
@@ -228,7 +239,7 @@ mod tests {
             assert!(err.contains("append-only"), "{sql}: {err}");
         }
         let csv = to_csv(&all).unwrap();
-        assert_eq!(csv.lines().count(), 4);
-        assert_eq!(to_json_lines(&all).lines().count(), 3);
+        assert_eq!(csv.lines().count(), 6);
+        assert_eq!(to_json_lines(&all).lines().count(), 5);
     }
 }

@@ -330,8 +330,12 @@ impl TeamStore {
         self.update_user(id, "name", name)
     }
 
+    /// Sets a user's password; their sessions end (a reset locks out whoever had it).
     pub fn set_password(&self, id: i64, password_hash: &str) -> Result<(), TeamError> {
-        self.update_user(id, "password_hash", password_hash)
+        self.update_user(id, "password_hash", password_hash)?;
+        self.conn()
+            .execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+        Ok(())
     }
 
     /// Disables (or enables) a user; a disabled user's sessions end.

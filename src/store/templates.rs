@@ -184,9 +184,33 @@ impl TemplateStore {
         four_eyes: bool,
         comment: &str,
     ) -> Result<Version, TemplateStoreError> {
+        self.release(name, who, four_eyes, comment, false)
+    }
+
+    /// Approves the submitted draft of `name`: it becomes the next version. Refused when the
+    /// draft is not submitted.
+    pub fn approve(
+        &self,
+        name: &str,
+        who: Who,
+        four_eyes: bool,
+        comment: &str,
+    ) -> Result<Version, TemplateStoreError> {
+        self.release(name, who, four_eyes, comment, true)
+    }
+
+    fn release(
+        &self,
+        name: &str,
+        who: Who,
+        four_eyes: bool,
+        comment: &str,
+        submitted_only: bool,
+    ) -> Result<Version, TemplateStoreError> {
         let (_, version) = self.review_step(name, who, comment, |d| {
             let action = match d.state {
                 ReviewState::Submitted => "approve",
+                ReviewState::Draft if submitted_only => return Err(ReviewError::NotSubmitted),
                 ReviewState::Draft => "publish",
             };
             review::publish(d.state, d.submitted_by.as_deref(), who.id, four_eyes)

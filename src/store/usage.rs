@@ -3,8 +3,6 @@
 //! so a batch is written with upserts that add, and a report is those rows grouped back into
 //! one [`UsageRow`] per day and template version.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, params};
 
 use super::StoreError;
@@ -130,13 +128,7 @@ pub fn report(conn: &Connection, filter: &UsageFilter) -> Result<Vec<UsageRow>, 
                 project,
                 template,
                 version,
-                loads: 0,
-                renders: 0,
-                bytes: 0,
-                overflow: 0,
-                fallbacks: BTreeMap::new(),
-                refusals: BTreeMap::new(),
-                clients: BTreeMap::new(),
+                ..UsageRow::default()
             });
         }
         let row = out.last_mut().expect("pushed above");

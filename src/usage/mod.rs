@@ -140,7 +140,7 @@ pub struct UsageFilter {
 }
 
 /// The counters of one template version on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UsageRow {
     /// `YYYY-MM-DD`, UTC.
     pub day: String,
@@ -620,13 +620,7 @@ mod tests {
             project: s.project.clone(),
             template: s.template.clone(),
             version: s.version,
-            loads: 0,
-            renders: 0,
-            bytes: 0,
-            overflow: 0,
-            fallbacks: BTreeMap::new(),
-            refusals: BTreeMap::new(),
-            clients: BTreeMap::new(),
+            ..UsageRow::default()
         }
     }
 
