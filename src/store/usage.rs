@@ -3,10 +3,44 @@
 //! so a batch is written with upserts that add, and a report is those rows grouped back into
 //! one [`UsageRow`] per day and template version.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use crate::usage::{UsageFilter, UsageRow};
+
+/// Which rows a report holds; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct UsageFilter {
+    pub project: Option<String>,
+    /// Qualified template name.
+    pub template: Option<String>,
+    pub version: Option<u32>,
+    /// First day, `YYYY-MM-DD`, inclusive.
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`, inclusive.
+    pub to: Option<String>,
+}
+
+/// The counters of one template version on one UTC day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UsageRow {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub project: String,
+    pub template: String,
+    pub version: u32,
+    pub loads: u64,
+    pub renders: u64,
+    pub bytes: u64,
+    pub overflow: u64,
+    /// `field=reason` → count.
+    pub fallbacks: BTreeMap<String, u64>,
+    /// Reason → count.
+    pub refusals: BTreeMap<String, u64>,
+    /// Client class → loads.
+    pub clients: BTreeMap<String, u64>,
+}
 
 /// Answered requests (cache hits and 304s included); no label.
 pub const LOADS: &str = "loads";

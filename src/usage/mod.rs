@@ -23,10 +23,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::store::usage::{self as sql, Count};
+pub use crate::store::usage::{UsageFilter, UsageRow};
 use crate::store::{StoreError, open_database};
 
 /// Which kind of email client fetched an image, told from its `User-Agent`.
@@ -124,39 +124,6 @@ pub enum Event<'a> {
     Refusal { reason: &'a str },
     /// The request was answered with a fallback image because a limit was hit.
     Overflow,
-}
-
-/// Which rows a report holds; `None` matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct UsageFilter {
-    pub project: Option<String>,
-    /// Qualified template name.
-    pub template: Option<String>,
-    pub version: Option<u32>,
-    /// First day, `YYYY-MM-DD`, inclusive.
-    pub from: Option<String>,
-    /// Last day, `YYYY-MM-DD`, inclusive.
-    pub to: Option<String>,
-}
-
-/// The counters of one template version on one UTC day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UsageRow {
-    /// `YYYY-MM-DD`, UTC.
-    pub day: String,
-    pub project: String,
-    pub template: String,
-    pub version: u32,
-    pub loads: u64,
-    pub renders: u64,
-    pub bytes: u64,
-    pub overflow: u64,
-    /// `field=reason` → count.
-    pub fallbacks: BTreeMap<String, u64>,
-    /// Reason → count.
-    pub refusals: BTreeMap<String, u64>,
-    /// Client class → loads.
-    pub clients: BTreeMap<String, u64>,
 }
 
 /// The rows as CSV: `day,project,template,version,loads,renders,bytes,overflow,fallbacks,
