@@ -184,7 +184,8 @@ fn personalized(c: &mut Criterion) {
         trusted: false,
     };
     let filled = personalize(&template, &fields, &inputs, &policy);
-    let chosen = load::choose(&template, &filled.layers, &sources, "default").unwrap();
+    let own = load::ProjectPictures::none("default");
+    let chosen = load::choose(&template, &filled.layers, &sources, &own).unwrap();
     let options = tessera::config::Config::load(&Default::default(), Vec::new())
         .unwrap()
         .render_options();

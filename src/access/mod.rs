@@ -217,8 +217,9 @@ pub struct Access {
 
 impl Access {
     pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Access, StoreError> {
-        // The decoy hash for unknown emails is made once; make it now, not in a sign-in.
-        std::thread::spawn(|| verify_nobody(""));
+        // The decoy hash for unknown emails is made once; make it now (tens of milliseconds,
+        // at start-up), so no sign-in is slower for being the first.
+        verify_nobody("");
         let path = config.catalogue_path();
         let a = &config.auth;
         Ok(Access {

@@ -97,10 +97,20 @@ endpoints! {
     DELETE "/admin/cache/{identifier}" Cap(C::Purge), admin::purge_identifier, "Purge every derivative of one identifier";
 }
 
-/// Registers every endpoint (paths are absolute).
+/// The scopes every endpoint lives under.
+const SCOPES: [&str; 2] = ["/admin", "/auth"];
+
+/// Registers every endpoint, inside its scope: a request elsewhere (an image) is told apart
+/// by one prefix test, not by trying each endpoint's pattern.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for e in ENDPOINTS {
-        cfg.route(e.path, (e.route)());
+    for prefix in SCOPES {
+        let mut scope = web::scope(prefix);
+        for e in ENDPOINTS {
+            if let Some(rest) = e.path.strip_prefix(prefix).filter(|r| r.starts_with('/')) {
+                scope = scope.route(rest, (e.route)());
+            }
+        }
+        cfg.service(scope);
     }
 }
 
@@ -184,6 +194,18 @@ async fn openapi(req: HttpRequest) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_endpoint_lives_in_a_scope() {
+        for e in ENDPOINTS {
+            assert!(
+                SCOPES.iter().any(|s| e.path.starts_with(&format!("{s}/"))),
+                "{} {} is in no scope, so it would not be routed",
+                e.method,
+                e.path
+            );
+        }
+    }
 
     #[test]
     fn every_endpoint_is_in_the_document_once_and_nothing_else() {

@@ -107,6 +107,7 @@ pub(super) async fn upload(
                     format!("writing the picture: {e}"),
                 ));
             }
+            st.render.templates.forget_pictures(&pid);
             let hash = blake3::hash(&body).to_hex().to_string();
             let v = json!({
                 "identifier": identifier, "file": file, "bytes": body.len(),

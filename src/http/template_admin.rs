@@ -151,12 +151,14 @@ pub(super) async fn save_draft(
         move |actor| {
             let render = &st.render;
             render.templates.policy(&project)?;
+            render.templates.forget_pictures(&project);
+            let own = render.templates.project_pictures(&project, &render.sources);
             let template = parse_template(&body)?;
             let families = render.templates.fonts.families();
             template.check_resources(
                 &families,
                 |text| render.templates.coverage.covers(text),
-                |id| load::lookup(&render.sources, &project, id).is_ok(),
+                |id| load::lookup(&render.sources, &own, id).is_ok(),
             )?;
             // Stored as sent (already valid), so what the designer wrote is what is audited.
             let document = std::str::from_utf8(&body)

@@ -58,23 +58,56 @@ pub fn project_folder(project: &str) -> String {
 
 const PROJECTS: &str = "projects";
 
-/// The picture `identifier` names for a template of `project`: the project's own folder
-/// first, then the shared image root. Other projects' folders are not visible.
+/// The pictures in a project's folder, by the identifiers that name them within the project
+/// (file name, and file name without its extension).
+#[derive(Debug, Clone)]
+pub struct ProjectPictures {
+    pub project: String,
+    names: std::collections::HashSet<String>,
+}
+
+impl ProjectPictures {
+    /// A project whose folder holds nothing (or could not be listed).
+    pub fn none(project: &str) -> ProjectPictures {
+        ProjectPictures {
+            project: project.to_string(),
+            names: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Lists `project`'s folder in `store`.
+    pub fn list(store: &dyn SourceStore, project: &str) -> std::io::Result<ProjectPictures> {
+        let mut names = std::collections::HashSet::new();
+        for file in store.list(&project_folder(project))? {
+            if let Some((stem, _)) = file.rsplit_once('.') {
+                names.insert(stem.to_string());
+            }
+            names.insert(file);
+        }
+        Ok(ProjectPictures {
+            project: project.to_string(),
+            names,
+        })
+    }
+}
+
+/// The picture `identifier` names for a template of the project `own` lists: the project's
+/// folder first, then the shared image root. Other projects' folders are not visible.
 pub fn lookup(
     sources: &Sources,
-    project: &str,
+    own: &ProjectPictures,
     identifier: &str,
 ) -> Result<Arc<Asset>, AssetError> {
-    let own = format!("{}/", project_folder(project));
-    if identifier.starts_with(&format!("{PROJECTS}/")) && !identifier.starts_with(&own) {
+    let folder = format!("{}/", project_folder(&own.project));
+    if identifier.starts_with(&format!("{PROJECTS}/")) && !identifier.starts_with(&folder) {
         return Err(SourceError::NotFound.into());
     }
-    match sources.asset(&format!("{own}{identifier}")) {
-        Err(AssetError::Source(SourceError::NotFound | SourceError::BadIdentifier(_))) => {
-            sources.asset(identifier)
-        }
-        found => found,
+    // The listing, not a look-up per render: most projects' folders hold nothing a template
+    // names, and asking the store or catalogue each time would cost every render.
+    if own.names.contains(identifier) {
+        return sources.asset(&format!("{folder}{identifier}"));
     }
+    sources.asset(identifier)
 }
 
 /// Looks up (with [`lookup`]) the base identifier and each image layer's identifier
@@ -85,11 +118,11 @@ pub fn choose(
     template: &Template,
     identifiers: &[Option<String>],
     sources: &Sources,
-    project: &str,
+    own: &ProjectPictures,
 ) -> Result<Chosen, AssetError> {
     let base = match &template.canvas.base {
         Some(b) => Some(Picture {
-            asset: lookup(sources, project, &b.identifier)?,
+            asset: lookup(sources, own, &b.identifier)?,
             store: sources.store().clone(),
             region: b.region,
         }),
@@ -106,7 +139,7 @@ pub fn choose(
             [id.as_str(), l.default.as_str()]
                 .into_iter()
                 .find_map(|id| {
-                    lookup(sources, project, id)
+                    lookup(sources, own, id)
                     .inspect_err(|e| {
                         // The identifier may be personal data: log the reason only.
                         tracing::debug!(error = %e, "template picture unavailable, trying default");

@@ -14,6 +14,7 @@ use super::RenderError;
 use crate::cache::digest;
 use crate::config::Config;
 use crate::iiif::Plan;
+use crate::overlay::load::ProjectPictures;
 use crate::overlay::{self, Content, Coverage, Fonts, Underlay, load};
 use crate::pipeline::{Decoded, RenderOptions, Rendered, encode, transform};
 use crate::store::Sources;
@@ -36,6 +37,8 @@ pub struct Templates {
     /// The default project's signing keys: `templates.keys`.
     keys: Option<Keys>,
     policies: Mutex<HashMap<String, Arc<ProjectPolicy>>>,
+    /// Each project's folder listing, and when it was made.
+    pictures: Mutex<HashMap<String, (Instant, Arc<ProjectPictures>)>>,
     pub denylist: Denylist,
     pub fonts: Fonts,
     pub coverage: Coverage,
@@ -63,6 +66,10 @@ pub struct ProjectPolicy {
 /// Underlays kept in memory, and the largest one kept (bytes of pixels): at most 64 MB.
 const UNDERLAYS: usize = 8;
 const MAX_UNDERLAY_BYTES: usize = 8 << 20;
+
+/// How long a project's folder listing is used before it is read again: pictures copied into
+/// the folder by hand show up within this time; uploads through the API at once.
+const PICTURES_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A template version (or draft) ready to render.
 pub struct Loaded {
@@ -109,6 +116,7 @@ impl Templates {
             team: TeamStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
             keys: config.templates.keys.clone(),
             policies: Mutex::new(HashMap::new()),
+            pictures: Mutex::new(HashMap::new()),
             denylist: config.denylist().map_err(std::io::Error::other)?,
             coverage: fonts.coverage(),
             fonts,
@@ -151,6 +159,31 @@ impl Templates {
             .expect("lock")
             .insert(project.to_string(), policy.clone());
         Ok(policy)
+    }
+
+    /// The pictures in `project`'s folder: listed at most every [`PICTURES_FOR`], and anew
+    /// after [`Self::forget_pictures`] (an upload through this server).
+    pub fn project_pictures(&self, project: &str, sources: &Sources) -> Arc<ProjectPictures> {
+        if let Some((at, p)) = self.pictures.lock().expect("lock").get(project)
+            && at.elapsed() < PICTURES_FOR
+        {
+            return p.clone();
+        }
+        let listed = ProjectPictures::list(sources.store().as_ref(), project).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, project, "could not list the project's pictures");
+            ProjectPictures::none(project)
+        });
+        let listed = Arc::new(listed);
+        self.pictures
+            .lock()
+            .expect("lock")
+            .insert(project.to_string(), (Instant::now(), listed.clone()));
+        listed
+    }
+
+    /// Lists `project`'s pictures anew at the next render (one was uploaded).
+    pub fn forget_pictures(&self, project: &str) {
+        self.pictures.lock().expect("lock").remove(project);
     }
 
     /// Drops the kept settings of `project` (they changed).
@@ -222,7 +255,12 @@ impl Templates {
             Err(why) => return Err(RenderError::Refused(why)),
         };
         let personalized = personalize(template, &loaded.fields, &given, &policy);
-        let chosen = load::choose(template, &personalized.layers, sources, project_id)?;
+        let chosen = load::choose(
+            template,
+            &personalized.layers,
+            sources,
+            &self.project_pictures(project_id, sources),
+        )?;
         Ok(Decision {
             loaded,
             personalized,

@@ -8,7 +8,8 @@ use super::{EXTENSIONS, SourceError};
 ///
 /// The identifier's `/`-separated parts name folders and the file, which may be given with or
 /// without its extension. Parts that are empty, `.` or `..`, or that hold a NUL or a
-/// backslash, are refused; after resolving symlinks the file must still lie under `root`.
+/// backslash, are refused; after resolving symlinks the file must still lie under `root`,
+/// which must be canonical ([`super::FileStore`] canonicalizes it once, not per request).
 pub fn resolve(root: &Path, identifier: &str) -> Result<PathBuf, SourceError> {
     if identifier.is_empty() {
         return Err(SourceError::BadIdentifier("empty"));
@@ -30,12 +31,12 @@ pub fn resolve(root: &Path, identifier: &str) -> Result<PathBuf, SourceError> {
     if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(SourceError::BadIdentifier("not a relative path"));
     }
-    let root = root
-        .canonicalize()
-        .map_err(|e| SourceError::unreadable(format!("image root: {e}")))?;
     let candidate = root.join(&rel);
     let found = if candidate.is_file() {
         candidate
+    } else if !candidate.parent().is_some_and(Path::is_dir) {
+        // No such folder: one look-up, not one per extension.
+        return Err(SourceError::NotFound);
     } else {
         let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         EXTENSIONS
@@ -45,7 +46,7 @@ pub fn resolve(root: &Path, identifier: &str) -> Result<PathBuf, SourceError> {
             .ok_or(SourceError::NotFound)?
     };
     let real = found.canonicalize().map_err(|_| SourceError::NotFound)?;
-    if !real.starts_with(&root) {
+    if !real.starts_with(root) {
         // A symlink leading out of the root: answer as if nothing were there.
         return Err(SourceError::NotFound);
     }
@@ -60,6 +61,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
+        let root = root.canonicalize().unwrap();
         std::fs::write(root.join("a.jpg"), b"x").unwrap();
         std::fs::write(root.join("sub/b.png"), b"x").unwrap();
         std::fs::write(dir.path().join("secret.jpg"), b"x").unwrap();

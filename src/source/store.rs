@@ -74,6 +74,14 @@ pub trait SourceStore: Send + Sync + std::fmt::Debug {
 
     /// The sidecar's bytes, when it has one.
     fn sidecar(&self, at: &Locator) -> std::io::Result<Option<Vec<u8>>>;
+
+    /// The names of the sources directly in `folder` (`/`-separated, relative to the store),
+    /// none when it does not exist. Stores that cannot list (an in-memory test store) have
+    /// no folders.
+    fn list(&self, folder: &str) -> std::io::Result<Vec<String>> {
+        let _ = folder;
+        Ok(Vec::new())
+    }
 }
 
 /// Sources as files below a root folder.
@@ -154,6 +162,24 @@ impl SourceStore for FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn list(&self, folder: &str) -> std::io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(self.root.join(folder)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_file()
+                && let Some(name) = entry.file_name().to_str()
+            {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
     }
 }
 
