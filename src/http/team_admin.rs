@@ -109,6 +109,11 @@ pub(super) async fn create_project(
             )?;
             if !actor.principal.is_superuser() {
                 team.set_role(&actor.principal.id(), &b.id, Role::Owner)?;
+                // A key holds only what its maker holds: the person behind it owns it too.
+                let person = st.access.person(actor)?;
+                if person != actor.principal.id() {
+                    team.set_role(&person, &b.id, Role::Owner)?;
+                }
             }
             Ok((p.clone(), json!(p)))
         },
