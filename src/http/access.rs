@@ -76,6 +76,7 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
     let from = origin(req);
     let access = state.access.clone();
     let path = req.path().to_string();
+    let refused_from = from.clone();
     let actor = blocking(move || {
         let credential = match (&bearer, &cookie) {
             (Some(b), _) => Credential::Bearer(b),
@@ -94,7 +95,7 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
             };
             access.record(
                 None,
-                &from,
+                &refused_from,
                 &act,
                 &format!("refused:{}", e.code().as_str()),
                 Value::Null,
@@ -113,7 +114,7 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
     let actor = actor?;
     // The break-glass token is audited on every use (its actions get their own rows too).
     if actor.principal == Principal::Token {
-        let (access, token, from) = (state.access.clone(), actor.clone(), origin(req));
+        let (access, token, from) = (state.access.clone(), actor.clone(), from.clone());
         let target = req.path().to_string();
         blocking(move || -> Result<(), HttpError> {
             let act = Act {
@@ -128,7 +129,7 @@ pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, HttpE
     }
     Ok(Caller {
         actor,
-        origin: origin(req),
+        origin: from,
     })
 }
 

@@ -12,9 +12,10 @@ use super::HttpError;
 use super::access::{caller, perform};
 use super::respond::no_store;
 use super::state::{AppState, blocking};
+use super::team_admin::project_of;
 use crate::error::Code;
 use crate::overlay::load::project_folder;
-use crate::team::{Capability, valid_project};
+use crate::team::Capability;
 
 /// Picture file names: letters, digits, `-`, `_`, `.`, with an image extension.
 fn valid_file(name: &str) -> bool {
@@ -28,14 +29,6 @@ fn valid_file(name: &str) -> bool {
             ext.as_deref(),
             Some("jpg" | "jpeg" | "png" | "tif" | "tiff" | "webp" | "gif")
         )
-}
-
-fn project_of(req: &HttpRequest) -> Result<String, HttpError> {
-    let p = req.match_info().get("project").unwrap_or_default();
-    if !valid_project(p) {
-        return Err(HttpError::input(Code::BadName, "not a project id"));
-    }
-    Ok(p.to_string())
 }
 
 /// A number no other upload of this process uses.

@@ -22,15 +22,20 @@ fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, HttpError> 
     serde_json::from_slice(body).map_err(|e| HttpError::input(Code::BadBody, e.to_string()))
 }
 
-fn project_of(req: &HttpRequest) -> Result<String, HttpError> {
-    let p = req.match_info().get("project").unwrap_or_default();
-    if !valid_project(p) {
+/// `id` if it is a valid project id, else 400 `bad_name` saying what one is.
+fn checked_project(id: &str) -> Result<String, HttpError> {
+    if !valid_project(id) {
         return Err(HttpError::input(
             Code::BadName,
             "project ids are 1 to 32 lowercase letters, digits or '-', starting with a letter",
         ));
     }
-    Ok(p.to_string())
+    Ok(id.to_string())
+}
+
+/// The `{project}` of the path, checked.
+pub(super) fn project_of(req: &HttpRequest) -> Result<String, HttpError> {
+    checked_project(req.match_info().get("project").unwrap_or_default())
 }
 
 /// The projects the caller holds a role in (every project for the token), with that role.
@@ -74,12 +79,7 @@ pub(super) async fn create_project(
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
     let b: NewProject = body_of(&body)?;
-    if !valid_project(&b.id) {
-        return Err(HttpError::input(
-            Code::BadName,
-            "project ids are 1 to 32 lowercase letters, digits or '-', starting with a letter",
-        ));
-    }
+    checked_project(&b.id)?;
     let st = state.clone();
     let id = b.id.clone();
     let project = perform(
