@@ -105,12 +105,11 @@ pub fn count(
         },
     );
     for (field, why) in &prepared.fallbacks {
-        let reason = why.to_string();
         usage.record(
             subject,
             Event::Fallback {
                 field,
-                reason: &reason,
+                reason: why.as_str(),
             },
         );
     }

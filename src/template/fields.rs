@@ -217,9 +217,10 @@ pub enum Fallback {
     Unfilled,
 }
 
-impl fmt::Display for Fallback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Fallback {
+    /// The reason as shown in `X-Tessera-Fallbacks` and usage reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Fallback::Missing => "missing",
             Fallback::Empty => "empty",
             Fallback::TooLong => "too-long",
@@ -227,7 +228,13 @@ impl fmt::Display for Fallback {
             Fallback::Denied => "denied",
             Fallback::Uncovered => "uncovered",
             Fallback::Unfilled => "unfilled",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
