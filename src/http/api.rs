@@ -7,7 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
 use super::state::RouteName;
-use super::{admin, pictures, reports, session, team_admin, template_admin as tpl};
+use super::{admin, assets, pictures, reports, session, team_admin, template_admin as tpl};
 use crate::team::Capability;
 
 /// What an endpoint needs of its caller.
@@ -69,6 +69,8 @@ endpoints! {
     DELETE "/admin/projects/{project}/members/{principal}" Cap(C::ManageMembers), team_admin::remove_member, "Take a role away";
     GET "/admin/projects/{project}/pictures" Cap(C::View), pictures::list, "Pictures uploaded for the project";
     PUT "/admin/projects/{project}/pictures/{file}" Cap(C::Upload), pictures::upload, "Upload or replace a picture (the body is the image)";
+    GET "/admin/assets" Principal, assets::list, "The catalogue: identifiers containing q, a page at a time (project folders for their members only)";
+    POST "/admin/assets/scan" Cap(C::Upload), assets::scan, "Bring the catalogue up to date with the image folder";
     GET "/admin/users" Cap(C::ManageMembers), team_admin::users, "Every user";
     POST "/admin/users" Cap(C::ManageMembers), team_admin::create_user, "Add a user";
     PATCH "/admin/users/{id}" Cap(C::ManageMembers), team_admin::update_user, "Rename, set password, disable or enable a user";

@@ -3,12 +3,13 @@
 //! executor; responses are built in `respond`, errors become statuses in [`error`].
 //!
 //! Inside: `mod.rs` (server, middleware) → `api` (the admin/auth endpoint table) → handlers
-//! (`iiif`, `personalized`, `admin`, `template_admin`, `team_admin`, `pictures`, `session`,
-//! `reports`, `ops`) → `access`, `respond` → `state`, `error`; nothing points back up.
+//! (`iiif`, `personalized`, `admin`, `template_admin`, `team_admin`, `pictures`, `assets`,
+//! `session`, `reports`, `ops`, `studio`) → `access`, `respond` → `state`, `error`; nothing points back up.
 
 mod access;
 mod admin;
 pub mod api;
+mod assets;
 pub mod error;
 mod iiif;
 pub mod negotiate;
@@ -19,6 +20,7 @@ mod reports;
 mod respond;
 mod session;
 mod state;
+mod studio;
 mod team_admin;
 mod template_admin;
 
@@ -77,6 +79,7 @@ pub async fn serve_on(listener: TcpListener, state: AppState) -> std::io::Result
             .wrap(from_fn(observe))
             .configure(ops::routes)
             .configure(api::routes)
+            .configure(studio::routes)
             .service(
                 web::resource(pattern)
                     .wrap(any_origin())

@@ -101,6 +101,8 @@ pub(super) async fn upload(
                 ));
             }
             st.render.templates.forget_pictures(&pid);
+            // Catalogued at once, so it is listed and served over IIIF right away.
+            st.render.sources.refresh(&identifier)?;
             let hash = blake3::hash(&body).to_hex().to_string();
             let v = json!({
                 "identifier": identifier, "file": file, "bytes": body.len(),

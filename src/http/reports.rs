@@ -45,6 +45,13 @@ pub fn report(
         .body(body)
 }
 
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
@@ -55,6 +62,9 @@ pub struct AuditQuery {
     from: Option<u64>,
     to: Option<u64>,
     after: Option<i64>,
+    before: Option<i64>,
+    /// `desc`: newest first.
+    order: Option<Order>,
     limit: Option<u32>,
     #[serde(default)]
     format: ReportFormat,
@@ -98,6 +108,8 @@ pub(super) async fn audit(
         from: q.from,
         to: q.to,
         after: q.after,
+        before: q.before,
+        newest_first: q.order == Some(Order::Desc),
         limit: q.limit,
     };
     let st = state.clone();

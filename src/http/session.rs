@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::HttpError;
 use super::access::{SESSION_COOKIE, caller, origin};
-use super::respond::no_store;
+use super::respond::{base_url, no_store};
 use super::state::{AppState, RouteName, blocking};
 use crate::access::{AccessError, Act};
 use crate::error::{Code, Coded};
@@ -108,14 +108,36 @@ pub(super) async fn session(
         list.into_iter()
             .collect::<std::collections::BTreeMap<_, _>>()
     });
+    // What each role allows, so Studio shows only what the caller may do.
+    let capabilities = roles.as_ref().map(|r| {
+        r.iter()
+            .map(|(p, role)| (p.clone(), role.capabilities().map(|c| c.as_str()).collect()))
+            .collect::<std::collections::BTreeMap<_, Vec<_>>>()
+    });
+    // A person is greeted by name; keys and the token by what identifies them.
+    let name = match &c.actor.principal {
+        crate::team::Principal::User { id, .. } => {
+            let (st, id) = (state.clone(), *id);
+            blocking(move || st.access.team.user(id)).await?.name
+        }
+        p => p.name(),
+    };
+    let email = match &c.actor.principal {
+        crate::team::Principal::User { email, .. } => Some(email.clone()),
+        _ => None,
+    };
     Ok(no_store(
         HttpResponse::Ok(),
         json!({
             "principal": c.actor.principal.id(),
-            "name": c.actor.principal.name(),
+            "name": name,
+            "email": email,
             "roles": roles,
+            "capabilities": capabilities,
             "all_projects": roles.is_none(),
             "csrf_token": c.actor.session.as_ref().map(|(_, csrf)| csrf),
+            "iiif": base_url(&req, &state),
+            "max_upload_bytes": state.config.templates.max_upload_bytes,
         }),
     ))
 }

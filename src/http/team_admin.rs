@@ -250,10 +250,6 @@ pub(super) async fn members(
     c.require(&id, Capability::ManageMembers)?;
     let st = state.clone();
     let rows = blocking(move || st.access.team.members(&id)).await?;
-    let rows: Vec<Value> = rows
-        .into_iter()
-        .map(|(p, r)| json!({ "principal": p, "role": r }))
-        .collect();
     Ok(no_store(HttpResponse::Ok(), json!({ "members": rows })))
 }
 

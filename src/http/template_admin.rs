@@ -101,6 +101,8 @@ pub(super) async fn list(
                 "archived": s.archived,
                 "latest_version": s.latest_version,
                 "versions": store.versions(&s.name)?,
+                "updated_at": unix_seconds(s.updated_at),
+                "updated_by": s.updated_by,
             }));
         }
         Ok(json!({ "templates": out }))

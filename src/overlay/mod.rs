@@ -284,6 +284,9 @@ fn draw_layers(
         .iter()
         .zip(&contents[layers])
     {
+        if layer.hidden() {
+            continue;
+        }
         match (layer, content) {
             (Layer::Shape(s), _) => {
                 let bx = area_px(&s.area, c);
@@ -336,14 +339,16 @@ fn draw_layers(
     }
 }
 
-/// The mark of a draft preview: a red frame and a translucent red band across the middle
-/// reading "DRAFT PREVIEW", so a preview is never mistaken for (or sent as) the real thing.
+/// The mark of a draft preview: a red frame and a red tab in the bottom right corner reading
+/// "DRAFT PREVIEW", so a preview is never mistaken for (or sent as) the real thing, while the
+/// layers being designed stay readable.
 fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
     let red = Color([214, 40, 40, 255]);
     let edge = (w.min(h) * 0.02).max(2.0);
-    let band_h = (h * 0.2).max(12.0);
-    let band_y = (h - band_h) / 2.0;
+    let band_h = (h * 0.08).clamp(12.0, 48.0).min(h);
+    let band_w = (band_h * 6.0).min(w);
+    let (band_x, band_y) = (w - band_w, h - band_h);
     let mut frame = PathBuilder::new();
     for r in [
         Rect::from_xywh(0.0, 0.0, w, edge),
@@ -365,8 +370,8 @@ fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
             None,
         );
     }
-    if let Some(r) = Rect::from_xywh(0.0, band_y, w, band_h) {
-        canvas.fill_rect(r, &paint_of(red, 0.7), Transform::identity(), None);
+    if let Some(r) = Rect::from_xywh(band_x, band_y, band_w, band_h) {
+        canvas.fill_rect(r, &paint_of(red, 0.85), Transform::identity(), None);
     }
     let style = TextStyle {
         family: fonts::DEFAULT_FAMILY,
@@ -379,7 +384,7 @@ fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
         valign: VAlign::Middle,
         max_lines: 1,
     };
-    let mut laid = text::fit(&mut shaper.fonts, "DRAFT PREVIEW", &style, w, band_h);
+    let mut laid = text::fit(&mut shaper.fonts, "DRAFT PREVIEW", &style, band_w, band_h);
     let (cw, ch) = (canvas.width(), canvas.height());
     let mut target = Target {
         data: canvas.data_mut(),
@@ -389,7 +394,7 @@ fn watermark(canvas: &mut Pixmap, shaper: &mut Shaper) {
     laid.draw(
         shaper,
         &mut target,
-        (0.0, band_y),
+        (band_x, band_y),
         band_h,
         style.color,
         VAlign::Middle,
@@ -466,10 +471,19 @@ mod tests {
         let image = draw(&[Content::Shape, Content::Image(None)], true);
         let edge = image.get_pixel(199, 99).0;
         assert_eq!(edge, [214, 40, 40, 255]);
-        let band: Vec<_> = (0..200).map(|x| image.get_pixel(x, 50).0).collect();
+        let tab: Vec<_> = (128..200)
+            .flat_map(|x| (88..100).map(move |y| (x, y)))
+            .map(|(x, y)| image.get_pixel(x, y).0)
+            .collect();
         assert!(
-            band.iter().any(|p| p[1] > 200),
-            "white lettering in the band"
+            tab.iter().any(|p| p[1] > 200),
+            "white lettering in the corner tab"
+        );
+        let plain = draw(&[Content::Shape, Content::Image(None)], false);
+        assert_eq!(
+            image.get_pixel(100, 50),
+            plain.get_pixel(100, 50),
+            "the middle, where layers are designed, stays readable"
         );
     }
 }

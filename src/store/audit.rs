@@ -42,8 +42,12 @@ pub struct AuditFilter {
     /// Unix seconds, inclusive.
     pub from: Option<u64>,
     pub to: Option<u64>,
-    /// Rows after this id (for paging).
+    /// Rows after this id (for paging forwards).
     pub after: Option<i64>,
+    /// Rows before this id (for paging back from the newest).
+    pub before: Option<i64>,
+    /// Newest first (the latest N rows, with `limit`).
+    pub newest_first: bool,
     pub limit: Option<u32>,
 }
 
@@ -88,7 +92,8 @@ impl AuditLog {
     /// `emea.badge/versions/2`), compared as text (no wildcards).
     pub fn query(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         let conn = self.conn.lock().expect("audit db lock");
-        let mut stmt = conn.prepare(
+        let order = if f.newest_first { "DESC" } else { "ASC" };
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, at, request_id, principal, principal_name, role, project, action, target,
                     address, outcome, detail
              FROM audit
@@ -96,9 +101,9 @@ impl AuditLog {
                AND (?3 IS NULL OR action = ?3 OR substr(action, 1, length(?3) + 1) = ?3 || '.')
                AND (?4 IS NULL OR target = ?4 OR substr(target, 1, length(?4) + 1) = ?4 || '/')
                AND (?5 IS NULL OR at >= ?5) AND (?6 IS NULL OR at <= ?6)
-               AND id > ?7
-             ORDER BY id LIMIT ?8",
-        )?;
+               AND id > ?7 AND (?9 IS NULL OR id < ?9)
+             ORDER BY id {order} LIMIT ?8"
+        ))?;
         let rows = stmt.query_map(
             params![
                 f.project,
@@ -108,7 +113,8 @@ impl AuditLog {
                 f.from.map(|v| v as i64),
                 f.to.map(|v| v as i64),
                 f.after.unwrap_or(0),
-                f.limit.map_or(-1, i64::from)
+                f.limit.map_or(-1, i64::from),
+                f.before
             ],
             |r| {
                 let detail: String = r.get(11)?;
@@ -233,6 +239,24 @@ mod tests {
             })
             .unwrap();
         assert_eq!(late[0].action, "template.publish");
+        let latest = log
+            .query(&AuditFilter {
+                newest_first: true,
+                limit: Some(2),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        let ids: Vec<i64> = latest.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [all[4].id, all[3].id], "the latest two, newest first");
+        let back = log
+            .query(&AuditFilter {
+                newest_first: true,
+                before: Some(all[3].id),
+                limit: Some(2),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(back[0].id, all[2].id, "paging back from the oldest shown");
         let conn = Connection::open(&path).unwrap();
         for sql in ["UPDATE audit SET outcome = 'x'", "DELETE FROM audit"] {
             let err = conn.execute(sql, []).unwrap_err().to_string();

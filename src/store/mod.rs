@@ -59,6 +59,16 @@ pub struct Properties {
     pub preferred_formats: Option<Vec<String>>,
 }
 
+/// An identifier as the catalogue lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    pub identifier: String,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub bytes: u64,
+}
+
 /// Everything known about one identifier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Asset {
@@ -394,6 +404,54 @@ impl Catalogue {
             .expect("db lock")
             .execute("DELETE FROM assets WHERE identifier = ?1", [identifier])?;
         Ok(())
+    }
+
+    /// One page of the identifiers containing `text` (ASCII case ignored), in order, and how
+    /// many match in all. Identifiers in project folders (`projects/{p}/…`) are left out
+    /// unless `projects` names p; `None` includes every project.
+    pub fn search(
+        &self,
+        text: &str,
+        projects: Option<&[String]>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Listed>, u64), StoreError> {
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let projects = projects.map(|p| serde_json::to_string(p).expect("strings serialise"));
+        const VISIBLE: &str = "identifier LIKE ?1 ESCAPE '\\'
+            AND (?2 IS NULL OR identifier NOT LIKE 'projects/%'
+                 OR EXISTS (SELECT 1 FROM json_each(?2)
+                            WHERE substr(identifier, 1, length(value) + 10) = 'projects/' || value || '/'))";
+        let conn = self.conn.lock().expect("db lock");
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM assets WHERE {VISIBLE}"),
+            params![pattern, projects],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT identifier, width, height, format, bytes FROM assets WHERE {VISIBLE}
+             ORDER BY identifier LIMIT ?3 OFFSET ?4"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![pattern, projects, limit as i64, offset as i64],
+                |r| {
+                    Ok(Listed {
+                        identifier: r.get(0)?,
+                        width: r.get(1)?,
+                        height: r.get(2)?,
+                        format: r.get(3)?,
+                        bytes: r.get::<_, i64>(4)? as u64,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((rows, total as u64))
     }
 
     /// How many identifiers the catalogue holds.

@@ -35,6 +35,17 @@ pub struct ProjectChange {
     pub renders_per_minute: Option<Option<u32>>,
 }
 
+/// A member of a project, as the members list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub principal: String,
+    pub role: Role,
+    /// The user's or key's name.
+    pub name: Option<String>,
+    /// A user's email.
+    pub email: Option<String>,
+}
+
 /// A person who signs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
@@ -466,12 +477,25 @@ impl TeamStore {
     }
 
     /// The members of `project` and their roles.
-    pub fn members(&self, project: &str) -> Result<Vec<(String, Role)>, TeamError> {
+    /// A project's members: principal, role, and who that is (a user's name and email, a
+    /// key's name), so those who manage members need not read every user.
+    pub fn members(&self, project: &str) -> Result<Vec<Member>, TeamError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT principal, role FROM memberships WHERE project = ?1 ORDER BY principal",
+            "SELECT m.principal, m.role, COALESCE(u.name, k.name), u.email
+             FROM memberships m
+             LEFT JOIN users u ON m.principal = 'user:' || u.id
+             LEFT JOIN api_keys k ON m.principal = 'key:' || k.prefix
+             WHERE m.project = ?1 ORDER BY m.principal",
         )?;
-        let rows = stmt.query_map([project], |r| Ok((r.get(0)?, role_of(r.get(1)?)?)))?;
+        let rows = stmt.query_map([project], |r| {
+            Ok(Member {
+                principal: r.get(0)?,
+                role: role_of(r.get(1)?)?,
+                name: r.get(2)?,
+                email: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -52,6 +52,9 @@ pub struct Summary {
     pub state: ReviewState,
     pub archived: bool,
     pub latest_version: Option<u32>,
+    /// When the draft last changed, and by whom.
+    pub updated_at: SystemTime,
+    pub updated_by: String,
 }
 
 /// One review step: submitted, approved (published), rejected, or published directly.
@@ -357,7 +360,8 @@ impl TemplateStore {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT d.name, d.project, d.state, d.archived_at IS NOT NULL,
-                    (SELECT MAX(version) FROM template_versions v WHERE v.name = d.name)
+                    (SELECT MAX(version) FROM template_versions v WHERE v.name = d.name),
+                    d.updated_at, d.updated_by
              FROM template_drafts d
              WHERE (?1 IS NULL OR d.project = ?1) AND (?2 OR d.archived_at IS NULL)
              ORDER BY d.name",
@@ -369,6 +373,8 @@ impl TemplateStore {
                 state: state_of(r.get(2)?)?,
                 archived: r.get(3)?,
                 latest_version: r.get(4)?,
+                updated_at: from_nanos(r.get(5)?),
+                updated_by: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -471,15 +477,20 @@ mod tests {
         let v2 = store.publish("badge", BEN, false, "").unwrap();
         assert_eq!((v2.version, v2.document.as_str()), (2, r#"{"v":2}"#));
         assert_eq!(store.versions("badge").unwrap(), vec![1, 2]);
+        let listed = store.list(None, false).unwrap();
+        assert_eq!(listed.len(), 1);
+        let draft = store.draft("badge").unwrap().unwrap();
         assert_eq!(
-            store.list(None, false).unwrap(),
-            vec![Summary {
+            listed[0],
+            Summary {
                 name: "badge".into(),
                 project: "default".into(),
                 state: ReviewState::Draft,
                 archived: false,
-                latest_version: Some(2)
-            }]
+                latest_version: Some(2),
+                updated_at: draft.updated_at,
+                updated_by: draft.updated_by,
+            }
         );
         assert!(matches!(
             store.publish("nope", ANA, false, ""),

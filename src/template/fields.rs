@@ -305,14 +305,36 @@ fn is_date(v: &str) -> bool {
 }
 
 /// Whether `value` is an email platform's merge tag left unreplaced — Mailchimp `*|FNAME|*`,
-/// HubSpot/Klaviyo/Liquid `{{ … }}` or `{% … %}`, Salesforce Marketing Cloud `%%…%%` — which
-/// must never be printed on an image.
+/// HubSpot/Klaviyo/Liquid `{{ … }}` or `{% … %}`, Salesforce Marketing Cloud `%%…%%`,
+/// ActiveCampaign `%FIRSTNAME%`, Campaign Monitor `[firstname,fallback=]` — which must never
+/// be printed on an image.
 pub fn is_unfilled_tag(value: &str) -> bool {
     let v = value.trim();
     let wrapped = |open: &str, close: &str| {
         v.len() > open.len() + close.len() && v.starts_with(open) && v.ends_with(close)
     };
-    wrapped("*|", "|*") || wrapped("{{", "}}") || wrapped("{%", "%}") || wrapped("%%", "%%")
+    let inner = |open: &str, close: &str| &v[open.len()..v.len() - close.len()];
+    // ActiveCampaign's tags are upper-case names; "%50%" or "100%" are real values.
+    let active_campaign = wrapped("%", "%")
+        && inner("%", "%")
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && inner("%", "%").bytes().any(|b| b.is_ascii_uppercase());
+    // Campaign Monitor: `[name]` or `[name,fallback=…]`.
+    let campaign_monitor = wrapped("[", "]") && {
+        let name = inner("[", "]").split(',').next().unwrap_or_default();
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && (inner("[", "]").contains(",fallback=") || !inner("[", "]").contains(','))
+    };
+    wrapped("*|", "|*")
+        || wrapped("{{", "}}")
+        || wrapped("{%", "%}")
+        || wrapped("%%", "%%")
+        || active_campaign
+        || campaign_monitor
 }
 
 /// A case-insensitive word denylist: a value is denied when any of its words (runs of letters
@@ -359,10 +381,24 @@ mod tests {
             " {{ contact.firstname }}",
             "{% if x %}",
             "%%First_Name%%",
+            "%FIRSTNAME%",
+            "[firstname,fallback=]",
+            "[company,fallback=your team]",
+            "[email]",
         ] {
             assert!(is_unfilled_tag(tag), "{tag}");
         }
-        for value in ["Ana", "*|", "{{}}", "100%", "Ana {{x}} Bo"] {
+        for value in [
+            "Ana",
+            "*|",
+            "{{}}",
+            "100%",
+            "%50%",
+            "%Ana%",
+            "[]",
+            "[a, b]",
+            "Ana {{x}} Bo",
+        ] {
             assert!(!is_unfilled_tag(value), "{value}");
         }
     }

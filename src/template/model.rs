@@ -198,6 +198,17 @@ pub enum Layer {
     Shape(ShapeLayer),
 }
 
+impl Layer {
+    /// Whether the layer is left out of every render.
+    pub fn hidden(&self) -> bool {
+        match self {
+            Layer::Text(l) => l.hidden,
+            Layer::Image(l) => l.hidden,
+            Layer::Shape(l) => l.hidden,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Align {
@@ -231,6 +242,12 @@ pub enum Case {
 pub struct TextLayer {
     #[serde(rename = "box")]
     pub area: Area,
+    /// A label for editors (Studio's layers panel); never drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Kept in the document but not drawn (and its picture not read).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     /// The text, with merge tags.
     pub text: Tagged,
     pub font: String,
@@ -281,6 +298,12 @@ pub enum Fit {
 pub struct ImageLayer {
     #[serde(rename = "box")]
     pub area: Area,
+    /// A label for editors (Studio's layers panel); never drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Kept in the document but not drawn (and its picture not read).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     /// An identifier, or a merge tag naming a `url` field (e.g. `{{ rep_photo }}`).
     pub source: Tagged,
     /// Identifier drawn when the source is missing or cannot be read.
@@ -305,6 +328,12 @@ pub enum ShapeKind {
 pub struct ShapeLayer {
     #[serde(rename = "box")]
     pub area: Area,
+    /// A label for editors (Studio's layers panel); never drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Kept in the document but not drawn (and its picture not read).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     pub shape: ShapeKind,
     /// Corner radius of a rounded rectangle, pixels.
     #[serde(default)]
@@ -443,11 +472,14 @@ impl Template {
             path: format!("{at}.{field}"),
             reason: reason.to_string(),
         };
-        let area = match layer {
-            Layer::Text(t) => &t.area,
-            Layer::Image(l) => &l.area,
-            Layer::Shape(s) => &s.area,
+        let (area, label) = match layer {
+            Layer::Text(t) => (&t.area, &t.name),
+            Layer::Image(l) => (&l.area, &l.name),
+            Layer::Shape(s) => (&s.area, &s.name),
         };
+        if label.as_ref().is_some_and(|n| n.chars().count() > 100) {
+            return Err(bad("name", "layer names are at most 100 characters"));
+        }
         let (w, h) = (self.canvas.width, self.canvas.height);
         for (name, len, side, positive) in [
             ("x", &area.x, w, false),

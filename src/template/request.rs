@@ -121,7 +121,8 @@ pub struct Inputs {
 
 /// Reads the fields of a request: from the sealed token, or from the query, where setting a
 /// field that is not `open` — or sending any `sig` — needs a valid signature over `path`
-/// and the query.
+/// and the query. Drafts take every declared field unsigned: only those who may preview are
+/// answered a draft (checked at the edge), and a preview must show every field.
 pub fn inputs(
     template: &Template,
     id: &TemplateId,
@@ -143,6 +144,12 @@ pub fn inputs(
         if template.fields.contains_key(k) && !given.contains_key(k) {
             given.insert(k.clone(), v.clone());
         }
+    }
+    if id.pin == Pin::Draft {
+        return Ok(Inputs {
+            values: given,
+            trusted: false,
+        });
     }
     let signed = query.iter().any(|(k, _)| k == "sig");
     let needs_signature = given.keys().any(|k| !template.fields[k].open);
@@ -236,6 +243,7 @@ pub fn personalize(
         .layers
         .iter()
         .map(|layer| match layer {
+            _ if layer.hidden() => None,
             Layer::Text(t) => Some(transform_case(&fill(&t.text), t.case)),
             Layer::Image(l) => {
                 let chosen = fill(&l.source).trim().to_string();
@@ -390,6 +398,18 @@ mod tests {
             assert!(inputs(&t, &id(), PATH, &query, p).unwrap().trusted);
             query[0].1 = "Evil Corp".into();
             assert_eq!(inputs(&t, &id(), PATH, &query, p), Err(Refused::Tampered));
+        });
+    }
+
+    #[test]
+    fn drafts_take_every_declared_field_unsigned_and_untrusted() {
+        let t = template();
+        let draft = TemplateId::parse("tpl~t~draft").unwrap().unwrap();
+        with_policy(&[], |p| {
+            let got = inputs(&t, &draft, PATH, &q(&[("company", "Acme"), ("x", "y")]), p).unwrap();
+            assert_eq!(got.values.len(), 1, "undeclared parameters are ignored");
+            assert_eq!(got.values["company"], "Acme");
+            assert!(!got.trusted, "the denylist still applies to previews");
         });
     }
 
