@@ -58,7 +58,8 @@ let current = '';
 
 async function loadSession() {
   try {
-    ctx.session = await api.get('/auth/session');
+    const s = await api.get('/auth/session');
+    ctx.session = s.signed_in ? s : null;
   } catch (e) {
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) ctx.session = null;
     else throw e;

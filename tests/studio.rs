@@ -278,7 +278,7 @@ fn drafts_preview_every_field_and_hidden_layers_are_not_drawn() {
     // Published, the same unsigned value is refused as before.
     assert_eq!(
         call(&s, "POST", "/admin/templates/card/publish", b"").status,
-        200
+        201
     );
     assert_eq!(
         s.get("tpl~card~1/full/max/0/default.png?who=Ann").status,
@@ -289,7 +289,16 @@ fn drafts_preview_every_field_and_hidden_layers_are_not_drawn() {
 #[test]
 fn the_session_says_what_each_role_may_do_and_where_images_are() {
     let s = start();
+    let nobody = at(&s, "/auth/session", &[]);
+    assert_eq!(
+        nobody.status, 200,
+        "no credential: an answer, not a refusal"
+    );
+    assert_eq!(nobody.json(), json!({"signed_in": false}));
+    let stale = at(&s, "/auth/session", &[("Cookie", "tessera_session=gone")]);
+    assert_eq!(stale.status, 401, "a bad credential is still refused");
     let r = call(&s, "GET", "/auth/session", b"").json();
+    assert_eq!(r["signed_in"], true);
     assert_eq!(r["all_projects"], true);
     assert_eq!(r["iiif"], s.base);
     let key = call(

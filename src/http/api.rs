@@ -57,7 +57,7 @@ macro_rules! endpoints {
 endpoints! {
     POST "/auth/login" Public, session::login, "Sign in with email and password: sets the session cookie, returns the CSRF token";
     POST "/auth/logout" Principal, session::logout, "End the session";
-    GET "/auth/session" Principal, session::session, "Who is signed in, their roles and CSRF token";
+    GET "/auth/session" Public, session::session, "Who is signed in, their roles, capabilities and CSRF token (`signed_in: false` without a credential)";
     GET "/admin/openapi.json" Public, openapi, "This document";
     GET "/admin/projects" Principal, team_admin::projects, "Projects the caller holds a role in";
     POST "/admin/projects" Cap(C::Ownership), team_admin::create_project, "Create a project (its creator becomes owner)";

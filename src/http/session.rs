@@ -103,6 +103,12 @@ pub(super) async fn session(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
+    // A browser that carries no credential at all is simply not signed in: an answer, not a
+    // refusal (Studio asks this first on every visit). A bad credential is still refused.
+    if req.cookie(SESSION_COOKIE).is_none() && req.headers().get("Authorization").is_none() {
+        req.extensions_mut().insert(RouteName("admin"));
+        return Ok(no_store(HttpResponse::Ok(), json!({ "signed_in": false })));
+    }
     let c = caller(&req, &state).await?;
     let roles = c.actor.projects().map(|list| {
         list.into_iter()
@@ -129,6 +135,7 @@ pub(super) async fn session(
     Ok(no_store(
         HttpResponse::Ok(),
         json!({
+            "signed_in": true,
             "principal": c.actor.principal.id(),
             "name": name,
             "email": email,

@@ -138,6 +138,12 @@ export async function render(root, ctx) {
         fill(body, h('p', { class: 'error', role: 'alert' }, e.message));
         return;
       }
+      // The server names each member, so admins who may not list every user still see who.
+      for (const m of members) {
+        if (m.name && !names.has(m.principal)) {
+          names.set(m.principal, { name: m.name, detail: m.email || m.principal.replace(/^key:/, 'key '), off: null });
+        }
+      }
       // Two members may share a name: then their email or key prefix tells them apart.
       const seen = new Map();
       for (const m of members) { const n = nameOf(m.principal); seen.set(n, (seen.get(n) || 0) + 1); }
@@ -678,8 +684,8 @@ export async function render(root, ctx) {
       const mine = ++seq;
       fill(out, h('p', { class: 'loading' }, 'Loading the audit log…'));
       try {
-        // The API lists oldest first; the newest matter most here.
-        rows = (await api.get(`/admin/audit${query(f)}`)).audit.reverse();
+        // The newest first, a page at a time (one more than shown tells whether there are older).
+        rows = (await api.get(`/admin/audit${query({ ...f, order: 'desc', limit: SHOW + 1 })}`)).audit;
       } catch (e) {
         if (mine === seq) fill(out, h('p', { class: 'error', role: 'alert' }, e.message));
         return;
@@ -687,6 +693,22 @@ export async function render(root, ctx) {
       if (mine !== seq) return;
       shown = SHOW;
       draw();
+    }
+
+    // The next page back from the oldest row shown.
+    async function older() {
+      const f = filters();
+      const mine = seq;
+      try {
+        const before = rows[shown - 1].id;
+        const page = (await api.get(`/admin/audit${query({ ...f, order: 'desc', before, limit: SHOW + 1 })}`)).audit;
+        if (mine !== seq) return;
+        rows = rows.slice(0, shown).concat(page);
+        shown += SHOW;
+        draw();
+      } catch (e) {
+        toast(e.message, 'error');
+      }
     }
 
     function outcome(o) {
@@ -700,10 +722,11 @@ export async function render(root, ctx) {
         return;
       }
       const more = rows.length > shown
-        ? h('button', { type: 'button', onclick: () => { shown += SHOW; draw(); } }, `Show ${Math.min(SHOW, rows.length - shown)} older rows`)
+        ? h('button', { type: 'button', onclick: older }, 'Show older rows')
         : null;
+      const count = Math.min(rows.length, shown);
       fill(out,
-        h('p', { class: 'muted', role: 'status' }, `${rows.length} row${rows.length === 1 ? '' : 's'}, newest first${rows.length > shown ? `; showing ${shown}` : ''}.`),
+        h('p', { class: 'muted', role: 'status' }, `${count} row${count === 1 ? '' : 's'}, newest first${rows.length > shown ? '; older rows follow' : ''}.`),
         h('div', { class: 'table-scroll' }, h('table', { class: 'audit' },
           h('caption', { class: 'visually-hidden' }, 'Audit log'),
           h('thead', {}, h('tr', {}, ['When (UTC)', 'Actor', 'Role', everything ? 'Project' : null, 'Action', 'Target', 'Outcome', 'Details']
