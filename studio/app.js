@@ -31,7 +31,11 @@ const ctx = {
   session: null,
   projects: [],
   project: 'default',
+  // The IIIF base as the world sees it (server.base_url): for URLs people copy.
   iiif: `${location.origin}/iiif/3`,
+  // The same service on this origin: for images shown inside Studio (the CSP allows only this
+  // origin, and the session cookie reaches only it).
+  here: `${location.origin}/iiif/3`,
   api,
   toast,
   // Whether the signed-in principal has a capability in a project (the chosen one by default).
@@ -42,7 +46,7 @@ const ctx = {
     return (s.capabilities?.[project] || []).includes(capability);
   },
   go(hash) {
-    if (location.hash === hash) show();
+    if (location.hash === hash) show(true);
     else location.hash = hash;
   },
   // `name` in the default project, `project.name` elsewhere (as the API and URLs name it).
@@ -55,6 +59,8 @@ const ctx = {
 
 let cleanup = null;
 let current = '';
+// Counts navigations: a screen still loading when the next one starts must not draw.
+let shown = 0;
 
 async function loadSession() {
   try {
@@ -65,7 +71,10 @@ async function loadSession() {
     else throw e;
   }
   setCsrf(ctx.session?.csrf_token || null);
-  if (ctx.session?.iiif) ctx.iiif = ctx.session.iiif;
+  if (ctx.session?.iiif) {
+    ctx.iiif = ctx.session.iiif;
+    ctx.here = `${location.origin}${new URL(ctx.iiif, location.href).pathname.replace(/\/$/, '')}`;
+  }
   if (ctx.session) {
     ctx.projects = (await api.get('/admin/projects')).projects;
     const saved = localStorage.getItem(PROJECT_KEY);
@@ -84,11 +93,17 @@ function drawHeader() {
   fill(pick, ...ctx.projects.map((p) =>
     h('option', { value: p.id, selected: p.id === ctx.project }, p.name && p.name !== p.id ? `${p.name} (${p.id})` : p.id)));
   pick.onchange = () => {
+    // Asked before the project changes, so cancelling leaves everything as it was.
+    const warning = ctx.leaving && ctx.leaving();
+    if (warning && !window.confirm(warning)) {
+      pick.value = ctx.project;
+      return;
+    }
+    ctx.leaving = null;
     ctx.project = pick.value;
     localStorage.setItem(PROJECT_KEY, ctx.project);
     drawHeader();
     ctx.go(location.hash.startsWith('#/templates/') ? '#/templates' : location.hash);
-    show(true);
   };
   const links = nav
     .filter(([, , cap]) => cap === null
@@ -115,11 +130,15 @@ async function show(force = false) {
   if (cleanup) { try { cleanup(); } catch { /* a screen's cleanup must not block the next */ } }
   cleanup = null;
   current = hash;
+  const mine = ++shown;
   let name = 'templates';
   let params = [];
   for (const [re, screen] of routes) {
     const m = re.exec(hash);
-    if (m) { name = screen; params = m.slice(1).map(decodeURIComponent); break; }
+    if (!m) continue;
+    name = screen;
+    try { params = m.slice(1).map(decodeURIComponent); } catch { name = 'templates'; }
+    break;
   }
   if (!ctx.session && name !== 'login') {
     sessionStorage.setItem('tessera.after', hash);
@@ -133,14 +152,23 @@ async function show(force = false) {
   drawHeader();
   const root = document.getElementById('view');
   fill(root, h('p', { class: 'loading' }, 'Loading…'));
+  // Each screen draws into its own container: a later navigation replaces it, so a screen
+  // still loading then draws into a detached one, and is cleaned up as soon as it is done.
+  const own = h('div', { class: 'screen' });
   try {
     const mod = await import(`./screens/${name}.js`);
-    if (current !== hash) return;
-    root.replaceChildren();
-    cleanup = (await mod.render(root, ctx, params)) || null;
-    const heading = root.querySelector('h1');
+    if (mine !== shown) return;
+    root.replaceChildren(own);
+    const done = (await mod.render(own, ctx, params)) || null;
+    if (mine !== shown) {
+      if (done) done();
+      return;
+    }
+    cleanup = done;
+    const heading = own.querySelector('h1');
     document.title = heading ? `${heading.textContent} · Tessera Studio` : 'Tessera Studio';
   } catch (e) {
+    if (mine !== shown) return;
     fill(root, h('div', { class: 'problem', role: 'alert' },
       h('h1', {}, e.status === 403 ? 'Not allowed' : e.status === 404 ? 'Not found' : 'Something went wrong'),
       h('p', {}, e.message)));

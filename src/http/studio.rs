@@ -67,7 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 fn content_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map_or("", |(_, e)| e) {
         "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
         "svg" => "image/svg+xml",
         "png" => "image/png",
@@ -89,9 +89,10 @@ async fn file(req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let inside = path
         .split('/')
         .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
-    let found = Files::get(path)
-        .filter(|_| inside)
-        .ok_or(HttpError::NoRoute)?;
+    if !inside {
+        return Err(HttpError::NoRoute);
+    }
+    let found = Files::get(path).ok_or(HttpError::NoRoute)?;
     let etag = format!("\"{}\"", hex(&found.metadata.sha256_hash()[..12]));
     let matches = req
         .headers()

@@ -424,7 +424,7 @@ impl Catalogue {
         );
         let projects = projects.map(|p| serde_json::to_string(p).expect("strings serialise"));
         const VISIBLE: &str = "identifier LIKE ?1 ESCAPE '\\'
-            AND (?2 IS NULL OR identifier NOT LIKE 'projects/%'
+            AND (?2 IS NULL OR substr(identifier, 1, 9) <> 'projects/'
                  OR EXISTS (SELECT 1 FROM json_each(?2)
                             WHERE substr(identifier, 1, length(value) + 10) = 'projects/' || value || '/'))";
         let conn = self.conn.lock().expect("db lock");

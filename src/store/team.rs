@@ -476,7 +476,6 @@ impl TeamStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The members of `project` and their roles.
     /// A project's members: principal, role, and who that is (a user's name and email, a
     /// key's name), so those who manage members need not read every user.
     pub fn members(&self, project: &str) -> Result<Vec<Member>, TeamError> {

@@ -320,14 +320,19 @@ pub fn is_unfilled_tag(value: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && inner("%", "%").bytes().any(|b| b.is_ascii_uppercase());
-    // Campaign Monitor: `[name]` or `[name,fallback=…]`.
+    // Campaign Monitor: `[name,fallback=…]`, or one of its built-in names alone; a plain
+    // `[Beta]` or `[EN]` may be a real value.
     let campaign_monitor = wrapped("[", "]") && {
-        let name = inner("[", "]").split(',').next().unwrap_or_default();
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            && (inner("[", "]").contains(",fallback=") || !inner("[", "]").contains(','))
+        let tag = inner("[", "]");
+        match tag.split_once(",fallback=") {
+            Some((name, _)) => {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            }
+            None => matches!(tag, "email" | "firstname" | "lastname" | "fullname"),
+        }
     };
     wrapped("*|", "|*")
         || wrapped("{{", "}}")
@@ -397,6 +402,8 @@ mod tests {
             "%Ana%",
             "[]",
             "[a, b]",
+            "[Beta]",
+            "[EN]",
             "Ana {{x}} Bo",
         ] {
             assert!(!is_unfilled_tag(value), "{value}");

@@ -275,7 +275,18 @@ export function parseCsv(text) {
 export function isUnfilledTag(value) {
   const v = String(value).trim();
   const wrapped = (open, close) => v.length > open.length + close.length && v.startsWith(open) && v.endsWith(close);
-  return wrapped('*|', '|*') || wrapped('{{', '}}') || wrapped('{%', '%}') || wrapped('%%', '%%');
+  const inner = (open, close) => v.slice(open.length, v.length - close.length);
+  // ActiveCampaign: upper-case names only ("%50%" or "100%" are real values).
+  const activeCampaign = wrapped('%', '%') && /^[A-Z0-9_]*[A-Z][A-Z0-9_]*$/.test(inner('%', '%'));
+  // Campaign Monitor: `[name,fallback=…]`, or one of its built-in names alone.
+  const campaignMonitor = wrapped('[', ']') && (() => {
+    const tag = inner('[', ']');
+    const at = tag.indexOf(',fallback=');
+    if (at >= 0) return /^[A-Za-z0-9_-]+$/.test(tag.slice(0, at));
+    return ['email', 'firstname', 'lastname', 'fullname'].includes(tag);
+  })();
+  return wrapped('*|', '|*') || wrapped('{{', '}}') || wrapped('{%', '%}') || wrapped('%%', '%%')
+    || activeCampaign || campaignMonitor;
 }
 
 function isDate(v) {

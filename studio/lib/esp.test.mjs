@@ -124,6 +124,13 @@ test('fallback reasons mirror the server’s checks', () => {
   assert.equal(fallbackReason({ pattern: '[A-Z]{2}' }, 'NL'), null);
   assert.equal(fallbackReason({}, '*|FNAME|*'), 'unfilled');
   assert.ok(isUnfilledTag('%%First_Name%%') && !isUnfilledTag('100%'));
+  // The same cases as fields.rs unfilled_platform_tags_are_recognised.
+  for (const tag of ['%FIRSTNAME%', '[firstname,fallback=]', '[company,fallback=your team]', '[email]']) {
+    assert.ok(isUnfilledTag(tag), tag);
+  }
+  for (const value of ['%50%', '%Ana%', '[]', '[a, b]', '[Beta]', '[EN]']) {
+    assert.ok(!isUnfilledTag(value), value);
+  }
 });
 
 test('recipient lists: per-row problems, and what the server would refuse', () => {

@@ -11,8 +11,9 @@ const PAGE = 24;
 // What the server stores (src/http/pictures.rs, valid_file): these extensions only.
 const EXTENSIONS = ['jpg', 'jpeg', 'png', 'tif', 'tiff', 'webp', 'gif'];
 const TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/webp', 'image/gif'];
-// templates.max_upload_bytes by default; the server has the last word (413 with its limit).
-const MAX_UPLOAD = 26214400;
+// templates.max_upload_bytes, as the session tells it (its default otherwise); the server has
+// the last word anyway (413 with its limit).
+let MAX_UPLOAD = 26214400;
 const OSD = '/studio/vendor/openseadragon/';
 
 // A file name the server accepts: letters, digits, '-', '_', '.', at most 128, an image
@@ -44,7 +45,7 @@ function refusal(file) {
   return null;
 }
 
-const thumb = (ctx, id) => `${ctx.iiif}/${enc(id)}/full/!240,240/0/default.jpg`;
+const thumb = (ctx, id) => `${ctx.here}/${enc(id)}/full/!240,240/0/default.jpg`;
 const base = (ctx, id) => `${ctx.iiif}/${enc(id)}`;
 
 // The width steps of a srcset, none wider than the picture (IIIF 3 never upscales without ^).
@@ -115,6 +116,7 @@ function makeKeyboardFriendly(viewer, id) {
 }
 
 export async function render(root, ctx) {
+  MAX_UPLOAD = ctx.session.max_upload_bytes || MAX_UPLOAD;
   const mayUpload = ctx.can('upload');
   const search = h('input', { type: 'search', name: 'q', placeholder: 'File name or folder', autocomplete: 'off' });
   const status = h('p', { class: 'muted', role: 'status' });
@@ -197,7 +199,7 @@ export async function render(root, ctx) {
     try {
       const r = await api.post('/admin/assets/scan');
       const said = r && typeof r === 'object'
-        ? ['added', 'updated', 'removed', 'unchanged', 'unreadable'].filter((k) => typeof r[k] === 'number').map((k) => `${r[k]} ${k}`).join(', ')
+        ? ['added', 'updated', 'unchanged', 'unreadable'].filter((k) => typeof r[k] === 'number').map((k) => `${r[k]} ${k}`).join(', ')
         : '';
       toast(said ? `Catalogue up to date: ${said}` : 'Catalogue up to date');
       offset = 0;
@@ -309,7 +311,8 @@ export async function render(root, ctx) {
       viewer = OpenSeadragon({
         element: stage,
         prefixUrl: `${OSD}images/`,
-        tileSources: info,
+        // Shown here, so read from this origin; the copied URLs are the public ones.
+        tileSources: `${ctx.here}/${enc(id)}/info.json`,
         showNavigator: true,
         navigatorPosition: 'BOTTOM_RIGHT',
         // Full page would move the viewer out of the modal dialog, where it cannot be used.

@@ -397,15 +397,11 @@ export async function render(root, ctx, params) {
   // Previews: three renders of the saved draft, fetched so the fallbacks header can be read
   // and a refusal shown as text instead of a broken image
 
-  const previewBase = (() => {
-    const u = new URL(ctx.iiif, location.href);
-    // The session cookie only reaches this origin (and the CSP allows only it).
-    return u.origin === location.origin ? ctx.iiif : `${location.origin}${u.pathname.replace(/\/$/, '')}`;
-  })();
+  const previewBase = ctx.here;
   let counter = 0;
   const sampleKey = `tessera.sample.${qualified}`;
   let typed = {};
-  try { typed = JSON.parse(localStorage.getItem(sampleKey) || '{}') || {}; } catch { typed = {}; }
+  try { typed = JSON.parse(sessionStorage.getItem(sampleKey) || '{}') || {}; } catch { typed = {}; }
 
   const slots = {
     sample: previewSlot('Sample recipient', 'The values below'),
@@ -507,7 +503,7 @@ export async function render(root, ctx, params) {
       });
       input.addEventListener('input', () => {
         typed = { ...typed, [name]: input.value };
-        try { localStorage.setItem(sampleKey, JSON.stringify(typed)); } catch { /* private mode */ }
+        try { sessionStorage.setItem(sampleKey, JSON.stringify(typed)); } catch { /* private mode */ }
         sampleSoon();
       });
       return field(name, input);
@@ -647,9 +643,13 @@ export async function render(root, ctx, params) {
   // stopped; when the server refused the last save, they would be lost: warn.
   ctx.leaving = () => {
     if (ed.readOnly || !dirty()) return null;
-    if (!ed.error) { sendNow(); return null; }
+    // Browsers cap keepalive bodies at 64 KiB: a bigger document is saved normally, and
+    // whoever leaves is warned, since a page unload would cut that save short.
+    if (!ed.error && JSON.stringify(ed.doc).length < 60000) { sendNow(); return null; }
     save();
-    return 'The server refused the latest changes, so they are not saved. Leave anyway?';
+    return ed.error
+      ? 'The server refused the latest changes, so they are not saved. Leave anyway?'
+      : 'The latest changes are still being saved. Leave anyway?';
   };
 
   // lib/api.js has no keepalive; this is the same PUT with the same CSRF header.
@@ -659,7 +659,7 @@ export async function render(root, ctx, params) {
     fetch(tplUrl, {
       method: 'PUT',
       credentials: 'same-origin',
-      keepalive: body.length < 60000,
+      keepalive: true,
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': ctx.session?.csrf_token || '' },
       body,
     }).catch(() => { /* gone: nothing left to tell */ });

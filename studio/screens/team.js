@@ -616,24 +616,23 @@ export async function render(root, ctx) {
           renders_per_minute: perMinute.value === '' ? null : Number(perMinute.value),
         });
         toast(`Project ${v} created; you own it`);
+        form.reset();
         await refreshProjects();
       } catch (err) {
         if (err.code === 'bad_name' || /project/i.test(err.message)) setError(id, err.message);
         else formError.textContent = err.message;
+      } finally {
         submit.disabled = false;
       }
     });
     return form;
   }
 
-  // The session's roles and the project list changed: reload both, and let the shell redraw
-  // its header (the project menu) and this screen.
+  // The session's roles and the project list changed: reload both (the shell redraws its
+  // project menu), then this screen, whose Projects table lists the new one.
   async function refreshProjects() {
-    if (typeof ctx.refresh === 'function') { await ctx.refresh(); return; }
-    ctx.session = { ...ctx.session, ...(await api.get('/auth/session')) };
-    ctx.projects = (await api.get('/admin/projects')).projects;
-    // The shell redraws the header and the screen when the project menu changes.
-    document.getElementById('project')?.dispatchEvent(new Event('change'));
+    await ctx.refresh();
+    ctx.go(location.hash);
   }
 
   // ---- Audit log --------------------------------------------------------------------------

@@ -29,8 +29,8 @@ export function stateBadges(t) {
 // draft for those who may preview drafts; null when neither can be shown.
 function thumbnailUrl(ctx, t) {
   const size = 'full/!480,480/0/default.png';
-  if (t.latest_version) return `${ctx.iiif}/tpl~${t.name}~${t.latest_version}/${size}`;
-  if (ctx.can('preview', t.project)) return `${ctx.iiif}/tpl~${t.name}~draft/${size}`;
+  if (t.latest_version) return `${ctx.here}/tpl~${enc(t.name)}~${t.latest_version}/${size}`;
+  if (ctx.can('preview', t.project)) return `${ctx.here}/tpl~${enc(t.name)}~draft/${size}`;
   return null;
 }
 

@@ -172,9 +172,9 @@ export async function render(root, ctx, [name]) {
   function showPreviews(c, values) {
     const previewWidth = Math.min(c.canvas.width, 800);
     const query = Object.entries(values).filter(([, v]) => v).map(([k, v]) => [k, encodeURIComponent(v)]);
-    sampleImg.src = imageUrl({ ...c, width: previewWidth, query });
+    sampleImg.src = imageUrl({ ...c, base: ctx.here, width: previewWidth, query });
     sampleImg.alt = `${c.alt || label}, for the sample recipient`;
-    emptyImg.src = imageUrl({ ...c, width: previewWidth });
+    emptyImg.src = imageUrl({ ...c, base: ctx.here, width: previewWidth });
     emptyImg.alt = `${c.alt || label}, with every field at its default`;
   }
   // Each new value is a render (and counts against the project's quota): ask once typing pauses.
@@ -341,7 +341,8 @@ export async function render(root, ctx, [name]) {
     downloadUrl = null;
   }
 
-  for (const input of [widthInput, altInput]) input.addEventListener('input', update);
+  // Not `update` itself: the event would be taken for `now` and skip the pause.
+  for (const input of [widthInput, altInput]) input.addEventListener('input', () => update());
   for (const input of [formatPick, dense]) input.addEventListener('change', update);
   versionPick.addEventListener('change', () => loadVersion().catch((e) => ctx.toast(e.message, 'error')));
   await loadVersion();

@@ -205,7 +205,7 @@ export async function render(root, ctx, [name]) {
             h('span', { class: 'grow' }),
             h('button', { type: 'button', 'aria-label': `Close version ${n}`, onclick: () => fill(opened) }, 'Close')),
           h('p', { class: 'muted' }, `Published ${when(v.published_at)} by ${v.published_by} · ${canvas.width}×${canvas.height} · content ${v.content_hash.slice(0, 12)}`),
-          h('img', { class: 'versions-render', src: `${ctx.iiif}/tpl~${name}~${n}/full/!800,800/0/default.png`, alt: `Version ${n} of ${label} with every field at its default` }),
+          h('img', { class: 'versions-render', src: `${ctx.here}/tpl~${enc(name)}~${n}/full/!800,800/0/default.png`, alt: `Version ${n} of ${label} with every field at its default` }),
           h('details', {}, h('summary', {}, `Document of version ${n} (JSON)`),
             h('pre', { class: 'versions-json' }, JSON.stringify(v.document, null, 2)))));
       opened.querySelector('h2').focus();
@@ -223,11 +223,11 @@ export async function render(root, ctx, [name]) {
       const n = pick.value;
       fill(pair,
         h('figure', {},
-          h('img', { src: `${ctx.iiif}/tpl~${name}~${n}/full/!600,600/0/default.png`, alt: `Version ${n} of ${label}` }),
+          h('img', { src: `${ctx.here}/tpl~${enc(name)}~${n}/full/!600,600/0/default.png`, alt: `Version ${n} of ${label}` }),
           h('figcaption', {}, `Version ${n} (published)`)),
         h('figure', {},
           canPreview
-            ? h('img', { src: `${ctx.iiif}/tpl~${name}~draft/full/!600,600/0/default.png?_=${refresh}`, alt: `The current draft of ${label}` })
+            ? h('img', { src: `${ctx.here}/tpl~${enc(name)}~draft/full/!600,600/0/default.png?_=${refresh}`, alt: `The current draft of ${label}` })
             : h('div', { class: 'versions-nodraft' }, 'Your role cannot preview drafts.'),
           h('figcaption', {}, draft.state === 'submitted' ? 'Draft (in review)' : 'Draft')));
     };
