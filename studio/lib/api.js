@@ -2,6 +2,8 @@
 // CSRF token on every state-changing request, and errors as ApiError with the server's
 // stable code (X-Tessera-Error) and one-line reason.
 
+import { pathIn } from './document.js';
+
 let csrf = null;
 let onSignedOut = () => {};
 
@@ -18,11 +20,6 @@ export class ApiError extends Error {
 export function setCsrf(token) { csrf = token; }
 export function whenSignedOut(fn) { onSignedOut = fn; }
 
-// The JSON path a template error's reason names: "invalid template: $.layers[0].size: must be …".
-function pathOf(message) {
-  const m = /(?:^|\s)(\$(?:[.[][^\s:]*)?):\s/.exec(message || '');
-  return m ? m[1] : null;
-}
 
 export async function request(method, url, { json, body, headers = {}, raw = false } = {}) {
   const init = { method, credentials: 'same-origin', headers: { ...headers } };
@@ -43,7 +40,7 @@ export async function request(method, url, { json, body, headers = {}, raw = fal
     const text = (await res.text()).trim();
     const code = res.headers.get('X-Tessera-Error');
     if (res.status === 401 && url !== '/auth/login') onSignedOut();
-    throw new ApiError(res.status, code, text.split('\n')[0], pathOf(text));
+    throw new ApiError(res.status, code, text.split('\n')[0], pathIn(text));
   }
   if (raw) return res;
   const type = res.headers.get('Content-Type') || '';

@@ -4,7 +4,6 @@
 // the same numbers as a <table> under "Show the numbers" for screen readers and copying.
 //
 //   barChart({ title, categories, series: [{ name, values }], stacked, format })
-//   lineChart({ title, categories, series, format })
 //   hbarChart({ title, rows: [{ label, value }], format, total })   horizontal, long labels
 //
 // `categories` label the x axis (days, …); each series has one value per category.
@@ -198,29 +197,6 @@ export function barChart({ title, categories, series, stacked = false, format = 
       });
     });
     categoryLabels(svg, categories, (i) => PAD.left + (i + 0.5) * band, plotW);
-  });
-}
-
-// One line per series, a dot on each value.
-export function lineChart({ title, categories, series, format = plain, categoryLabel }) {
-  const summary = summarise(categories, series, format);
-  return frame('lines', { title, summary, categories, series, format, categoryLabel }, (svg, W) => {
-    const plotW = W - PAD.left - PAD.right;
-    const plotH = H - PAD.top - PAD.bottom;
-    const ticks = niceTicks(Math.max(0, ...series.flatMap((se) => se.values.map((v) => v || 0))));
-    const top = ticks[ticks.length - 1] || 1;
-    const y = (v) => PAD.top + plotH - (v / top) * plotH;
-    const step = categories.length > 1 ? plotW / (categories.length - 1) : 0;
-    const x = (i) => (categories.length > 1 ? PAD.left + i * step : PAD.left + plotW / 2);
-    axes(svg, ticks, y, plotW, format);
-    series.forEach((se, k) => {
-      const color = PALETTE[k % PALETTE.length];
-      const points = categories.map((_, i) => `${x(i).toFixed(1)},${y(se.values[i] || 0).toFixed(1)}`);
-      svg.append(s('polyline', { points: points.join(' '), fill: 'none', stroke: color, 'stroke-width': 2.5, 'stroke-linejoin': 'round' }));
-      categories.forEach((c, i) => svg.append(s('circle', { cx: x(i), cy: y(se.values[i] || 0), r: categories.length > 40 ? 2 : 3.5, fill: color },
-        s('title', {}, `${c}, ${se.name}: ${format(se.values[i] || 0)}`))));
-    });
-    categoryLabels(svg, categories, x, plotW);
   });
 }
 

@@ -310,11 +310,6 @@ export function setHidden(doc, index, hidden) {
   return setIn(doc, ['layers', index, 'hidden'], hidden ? true : undefined);
 }
 
-export function renameLayer(doc, index, name) {
-  const n = String(name ?? '').trim();
-  return setIn(doc, ['layers', index, 'name'], n || undefined);
-}
-
 // ---------------------------------------------------------------------------------------
 // Merge tags: {{ field }} and {{ field | default: "there" }} (the grammar of fields.rs)
 

@@ -104,7 +104,7 @@ test('layers: add, duplicate, delete, reorder, hide, rename', () => {
   assert.deepEqual(doc.layers.map((l) => l.type), ['shape', 'text', 'image']);
   ({ index } = d.moveLayer(doc, 2, 1));
   assert.equal(index, 2);
-  doc = d.renameLayer(doc, 1, '  Headline ');
+  doc = d.setIn(doc, ['layers', 1, 'name'], 'Headline');
   assert.equal(d.layerLabel(doc.layers[1]), 'Headline');
   assert.equal(d.layerLabel(doc.layers[2]), 'Picture');
   const dup = d.duplicateLayer(doc, 1);

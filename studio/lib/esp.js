@@ -331,10 +331,16 @@ export function fallbackReason(spec, value) {
 }
 
 const REASON_TEXT = {
-  'too-long': (spec) => `longer than ${spec.max_length ?? 64} characters`,
+  'too-long': (spec) => `is longer than ${spec.max_length ?? 64} characters`,
   invalid: (spec) => (spec.pattern ? `does not match the pattern ${spec.pattern}` : `is not a valid ${spec.kind || 'text'}`),
   unfilled: () => 'is an email platform merge tag that was never filled in',
 };
+
+// Why a value of a field will not be printed, as the end of a sentence ("is longer than 60
+// characters"), for a reason of fallbackReason().
+export function explainFallback(reason, spec) {
+  return REASON_TEXT[reason](spec);
+}
 
 // Checks a recipient list against a template version's fields: whether the server will take
 // it at all (`fatal`), and per row which values will show the field's default instead.
@@ -364,7 +370,7 @@ export function checkRecipients(text, fields) {
       if (reason) {
         problems.push({
           row, line: r.line, field: name, reason, fatal: false,
-          problem: `${name} ${REASON_TEXT[reason](fields[name])}: shows “${fields[name].default ?? ''}” instead`,
+          problem: `${name} ${explainFallback(reason, fields[name])}: shows “${fields[name].default ?? ''}” instead`,
         });
       }
     }

@@ -86,8 +86,10 @@ function registry(ed) {
 }
 
 // Readers and writers for the document's kinds of values.
-const optionalNumber = (s) => (String(s).trim() === '' ? undefined : Number(s));
-const requiredNumber = (s) => (String(s).trim() === '' ? undefined : Number(s));
+// An empty box leaves the key out: the server's default, or its "missing" error on its control.
+// How the kinds of fields read in the Kind menu.
+const KIND_LABEL = { text: 'text', number: 'number', date: 'date (YYYY-MM-DD)', url: 'url (a picture)' };
+const number = (s) => (String(s).trim() === '' ? undefined : Number(s));
 const optionalText = (s) => (String(s).trim() === '' ? undefined : s);
 // A box side: a number of px, or "N%" kept as written; anything else goes to the server as
 // typed, which names the problem.
@@ -259,7 +261,7 @@ export function propertiesPanel(ed) {
   function canvasControls() {
     const at = (k) => ['canvas', ...k];
     const base = ed.doc.canvas.base;
-    const side = (k) => reg.bind(at([k]), h('input', { type: 'number', min: 1, max: D.MAX_SIDE, step: 1 }), { write: requiredNumber });
+    const side = (k) => reg.bind(at([k]), h('input', { type: 'number', min: 1, max: D.MAX_SIDE, step: 1 }), { write: number });
     const baseId = input({ list: 'ed-assets-base', autocomplete: 'off', placeholder: 'none' });
     // The base is one object: an empty identifier removes it.
     reg.bind(at(['base', 'identifier']), baseId, {
@@ -307,7 +309,7 @@ export function propertiesPanel(ed) {
     const fonts = [...new Set([...D.FONTS, layer.font].filter(Boolean))];
     const weightNames = { 400: '400 regular', 700: '700 bold' };
     const def = D.DEFAULTS.text;
-    const num = (k, attrs, write = optionalNumber) => reg.bind(at(k), h('input', { type: 'number', class: 'ed-num', ...attrs }), { write, read: (v) => v ?? '' });
+    const num = (k, attrs, write = number) => reg.bind(at(k), h('input', { type: 'number', class: 'ed-num', ...attrs }), { write, read: (v) => v ?? '' });
     return [
       field('Text', text, { hint: 'Merge tags like {{ first_name }} print a recipient’s value.' }),
       ed.readOnly ? null : tagMenu(ed, text, at('text')),
@@ -316,7 +318,7 @@ export function propertiesPanel(ed) {
         field('Weight', reg.bind(at('weight'), select(D.WEIGHTS.map((w) => [String(w), weightNames[w] || String(w)])), {
           read: (v) => String(v ?? def.weight), write: (v) => Number(v), event: 'change',
         }), { hint: 'Noto ships 400 and 700; others use the nearest.' }),
-        field('Size', num('size', { min: 1, step: 1 }, requiredNumber), { hint: 'px' })),
+        field('Size', num('size', { min: 1, step: 1 }, number), { hint: 'px' })),
       h('div', { class: 'row' },
         field('Min size', num('min_size', { min: 1, step: 1 }), { hint: 'Shrinks to fit' }),
         field('Line height', num('line_height', { min: 0.5, step: 0.05, placeholder: String(def.line_height) }), { hint: '× size' }),
@@ -356,11 +358,11 @@ export function propertiesPanel(ed) {
       field('Kind', reg.bind(at('shape'), select([['rect', 'rectangle'], ['rounded', 'rounded rectangle'], ['circle', 'circle (ellipse)']]), { event: 'change' })),
     ];
     if (layer.shape === 'rounded') {
-      out.push(field('Radius', reg.bind(at('radius'), h('input', { type: 'number', min: 0, step: 1, class: 'ed-num' }), { write: optionalNumber }), { hint: 'Corner radius, px' }));
+      out.push(field('Radius', reg.bind(at('radius'), h('input', { type: 'number', min: 0, step: 1, class: 'ed-num' }), { write: number }), { hint: 'Corner radius, px' }));
     }
     out.push(
       colorField(ed, reg, at('fill'), 'Fill'),
-      field('Opacity', reg.bind(at('opacity'), h('input', { type: 'number', min: 0, max: 1, step: 0.05, class: 'ed-num', placeholder: '1' }), { write: optionalNumber }),
+      field('Opacity', reg.bind(at('opacity'), h('input', { type: 'number', min: 0, max: 1, step: 0.05, class: 'ed-num', placeholder: '1' }), { write: number }),
         { hint: '0 (clear) to 1 (solid)' }));
     return out;
   }
@@ -483,8 +485,8 @@ export function fieldsPanel(ed) {
       h('fieldset', { class: 'ed-plain', disabled: ed.readOnly },
         field('Name', rename, { hint: 'Renaming updates its merge tags too.' }),
         h('div', { class: 'row' },
-          field('Kind', reg.bind(at('kind'), select([['text', 'text'], ['number', 'number'], ['date', 'date (YYYY-MM-DD)'], ['url', 'url (a picture)']]), { read: (v) => v ?? 'text', event: 'change' })),
-          field('Max length', reg.bind(at('max_length'), h('input', { type: 'number', min: 1, step: 1, class: 'ed-num', placeholder: '64' }), { write: optionalNumber }))),
+          field('Kind', reg.bind(at('kind'), select(D.FIELD_KINDS.map((k) => [k, KIND_LABEL[k]])), { read: (v) => v ?? 'text', event: 'change' })),
+          field('Max length', reg.bind(at('max_length'), h('input', { type: 'number', min: 1, step: 1, class: 'ed-num', placeholder: '64' }), { write: number }))),
         field('Default', reg.bind(at('default'), input({ autocomplete: 'off' })), { hint: 'Shown when a value is missing or refused.' }),
         checkField('Open', reg.bind(at('open'), h('input', { type: 'checkbox' }), { write: (v) => v }),
           { hint: 'May arrive unsigned (filled in by an email platform); otherwise it needs a signed URL.' }),

@@ -140,7 +140,7 @@ export async function render(root, ctx, params) {
           drawHelp();
           refresh({ force: true });
         } else {
-          ed.error = { path: e.path || D.pathIn(e.message), message: e.message };
+          ed.error = { path: e.path, message: e.message };
         }
         setStatus('error');
       } finally {

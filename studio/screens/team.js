@@ -127,7 +127,6 @@ export async function render(root, ctx) {
 
   function membersSection() {
     const body = h('div', {}, h('p', { class: 'loading' }, 'Loading members…'));
-    const problem = h('p', { class: 'error', role: 'alert' });
     const grantable = GRANTABLE[myRole] || [];
 
     async function load() {
@@ -289,7 +288,7 @@ export async function render(root, ctx) {
 
     reloadMembers = load;
     load();
-    return section('team-members', `Members of ${p}`, problem, body);
+    return section('team-members', `Members of ${p}`, body);
   }
 
   // ---- Users ------------------------------------------------------------------------------

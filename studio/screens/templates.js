@@ -39,9 +39,6 @@ export async function render(root, ctx) {
   const canEdit = ctx.can('edit');
   let showArchived = false;
   let templates = [];
-  // Last change per template (from its draft); the list itself does not carry it.
-  const changed = new Map();
-  let alive = true;
 
   const search = h('input', { type: 'search', placeholder: 'Name contains…', autocomplete: 'off' });
   const archivedBox = h('input', { type: 'checkbox', id: 'templates-show-archived' });
@@ -65,7 +62,6 @@ export async function render(root, ctx) {
   function tile(t) {
     const name = shortName(t.name);
     const thumb = thumbnailUrl(ctx, t);
-    const when = changed.get(t.name);
     const edit = canEdit;
     return h('article', { class: 'tile templates-tile', 'aria-labelledby': `tpl-${t.name}` },
       thumb
@@ -75,7 +71,7 @@ export async function render(root, ctx) {
         h('h2', { class: 'templates-name', id: `tpl-${t.name}` }, name),
         h('div', { class: 'templates-badges' }, stateBadges(t)),
         h('p', { class: 'muted templates-changed' },
-          when ? `Changed ${ago(when.at)}${when.by ? ` by ${when.by}` : ''}` : '\u00a0'),
+          t.updated_at ? `Changed ${ago(t.updated_at)}${t.updated_by ? ` by ${t.updated_by}` : ''}` : '\u00a0'),
         h('div', { class: 'templates-links' },
           h('a', { class: 'button', href: `#/templates/${enc(t.name)}/edit`, 'aria-label': `${edit ? 'Edit' : 'Open'} ${name}` }, edit ? 'Edit' : 'Open'),
           h('a', { class: 'button', href: `#/templates/${enc(t.name)}/versions`, 'aria-label': `Versions & review: ${name}` }, 'Versions & review'),
@@ -115,34 +111,16 @@ export async function render(root, ctx) {
     else fill(grid, ...shown.map(tile));
   }
 
-  // Last-change times, a few drafts at a time; tiles update as they arrive.
-  async function loadChanges() {
-    const queue = templates.filter((t) => !changed.has(t.name));
-    const worker = async () => {
-      while (alive && queue.length) {
-        const t = queue.shift();
-        try {
-          const d = await api.get(`/admin/templates/${enc(t.name)}/draft`);
-          changed.set(t.name, { at: d.updated_at, by: d.updated_by });
-        } catch { /* the tile just shows no time */ }
-      }
-    };
-    await Promise.all([worker(), worker(), worker()]);
-    if (alive) draw();
-  }
-
   async function load() {
     // archived=true lists every template, archived ones included; the toggle filters here.
     const res = await api.get(`/admin/templates?project=${enc(project)}&archived=true`);
     templates = res.templates.filter((t) => t.project === project);
     draw();
-    loadChanges();
   }
 
   search.addEventListener('input', draw);
   archivedBox.addEventListener('change', () => { showArchived = archivedBox.checked; draw(); });
   await load();
-  return () => { alive = false; };
 }
 
 // Asks for a name, checks it like the server does, and opens the editor on a blank draft.

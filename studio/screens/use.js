@@ -8,17 +8,11 @@ import { api, enc, request } from '../lib/api.js';
 import { h, fill, field, setError, copy, later } from '../lib/dom.js';
 import {
   PLATFORMS, defaultAttribute, platformTag, webSnippet, pixelWidth, heightFor, imageUrl,
-  altFromName, checkRecipients, parseCsv, lineOfCsvError, fallbackReason,
+  altFromName, checkRecipients, parseCsv, lineOfCsvError, fallbackReason, explainFallback,
 } from '../lib/esp.js';
 import { shortName } from './templates.js';
 
 const FORMATS = ['jpg', 'png', 'webp'];
-
-const REASONS = {
-  'too-long': 'is longer than the field allows',
-  invalid: 'does not fit the field (its kind or pattern)',
-  unfilled: 'is an email platform merge tag',
-};
 
 // A read-only text box with its "Copy …" button: the box is labelled `label` ("Mailchimp tag",
 // "Web snippet"), the button "Copy " + `what` (the label, lower-cased after a platform name).
@@ -103,7 +97,7 @@ export async function render(root, ctx, [name]) {
       // Says before the image does when a value will not be printed (too long, pattern…).
       const explain = () => {
         const reason = fallbackReason(doc.fields[f], input.value);
-        setError(input, reason ? `This value ${REASONS[reason]}: the image shows “${doc.fields[f].default || ''}” instead.` : '');
+        setError(input, reason ? `This value ${explainFallback(reason, doc.fields[f])}: the image shows “${doc.fields[f].default || ''}” instead.` : '');
       };
       input.addEventListener('input', () => { sampleValues[f] = input.value; explain(); update(); });
       explain();
