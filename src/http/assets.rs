@@ -78,12 +78,11 @@ pub(super) async fn scan(
         "",
         Capability::Upload,
         move |_| {
-            let root = st.config.source.root.canonicalize().map_err(|e| {
+            let unreadable = |e: std::io::Error| {
                 HttpError::input(crate::error::Code::Internal, format!("image root: {e}"))
-            })?;
-            let files = crate::ingest::image_files(&root).map_err(|e| {
-                HttpError::input(crate::error::Code::Internal, format!("image root: {e}"))
-            })?;
+            };
+            let root = st.config.source.root.canonicalize().map_err(unreadable)?;
+            let files = crate::ingest::image_files(&root).map_err(unreadable)?;
             let r = crate::ingest::ingest(&root, &st.render.sources, &files, |_, _| {});
             let v = json!({
                 "added": r.added, "updated": r.updated, "unchanged": r.unchanged,

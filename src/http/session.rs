@@ -121,16 +121,13 @@ pub(super) async fn session(
             .collect::<std::collections::BTreeMap<_, Vec<_>>>()
     });
     // A person is greeted by name; keys and the token by what identifies them.
-    let name = match &c.actor.principal {
-        crate::team::Principal::User { id, .. } => {
+    let (name, email) = match &c.actor.principal {
+        crate::team::Principal::User { id, email } => {
             let (st, id) = (state.clone(), *id);
-            blocking(move || st.access.team.user(id)).await?.name
+            let user = blocking(move || st.access.team.user(id)).await?;
+            (user.name, Some(email.clone()))
         }
-        p => p.name(),
-    };
-    let email = match &c.actor.principal {
-        crate::team::Principal::User { email, .. } => Some(email.clone()),
-        _ => None,
+        p => (p.name(), None),
     };
     Ok(no_store(
         HttpResponse::Ok(),
