@@ -157,7 +157,9 @@ fn personalized(c: &mut Criterion) {
     use tessera::overlay::{Fonts, compose, load, underlay, with_shaper};
     use tessera::template::fields::Denylist;
     use tessera::template::model::parse_template;
-    use tessera::template::request::{Inputs, Policy, compile_fields, personalize};
+    use tessera::template::request::{
+        Inputs, Policy, Row, compile_fields, compile_variants, personalize,
+    };
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images");
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +185,19 @@ fn personalized(c: &mut Criterion) {
         values: BTreeMap::from([("first_name".to_string(), "Ana".to_string())]),
         trusted: false,
     };
-    let filled = personalize(&template, &fields, &inputs, &policy);
+    let variants = compile_variants(&template);
+    let stopped = BTreeMap::new();
+    let decide = || {
+        personalize(
+            &template,
+            &fields,
+            &variants,
+            &stopped,
+            (&inputs, Row::None),
+            &policy,
+        )
+    };
+    let filled = decide();
     let own = load::ProjectPictures::none("default");
     let chosen = load::choose(&template, &filled.layers, &sources, &own).unwrap();
     let options = tessera::config::Config::load(&Default::default(), Vec::new())
@@ -191,9 +205,7 @@ fn personalized(c: &mut Criterion) {
         .render_options();
     let mut group = c.benchmark_group("personalized 1200x630 (webinar-reminder.json)");
     group.sample_size(20);
-    group.bench_function("fields + layers", |b| {
-        b.iter(|| personalize(&template, &fields, &inputs, &policy))
-    });
+    group.bench_function("fields + layers", |b| b.iter(decide));
     let contents = || load::read_layers(&template, filled.layers.clone(), &chosen, &options);
     group.bench_function("read base image", |b| {
         b.iter(|| load::read_base(&template, &chosen, &options).unwrap())

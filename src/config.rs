@@ -205,7 +205,12 @@ pub struct TemplatesConfig {
     pub fonts_dir: PathBuf,
     pub cache_control: String,
     pub overflow_cache_control: String,
+    pub fallback_cache_control: String,
+    pub live_seconds: u32,
+    pub countdown_frames: u32,
     pub max_upload_bytes: u64,
+    pub max_dataset_bytes: usize,
+    pub max_dataset_rows: usize,
 }
 
 /// `templates.keys`: `"id:secret"` words.
@@ -368,6 +373,13 @@ impl Config {
         }
         if self.image.tile_size == 0 {
             return invalid("image.tile_size must be positive".into());
+        }
+        let t = &self.templates;
+        if !(1..=60).contains(&t.live_seconds) {
+            return invalid("templates.live_seconds must be 1 to 60".into());
+        }
+        if !(1..=300).contains(&t.countdown_frames) {
+            return invalid("templates.countdown_frames must be 1 to 300".into());
         }
         Ok(())
     }

@@ -120,8 +120,12 @@ codes! {
     QuotaExceeded = "quota_exceeded",
     /// An uploaded picture is not an image Tessera reads.
     BadUpload = "bad_upload",
-    /// An uploaded picture is over `templates.max_upload_bytes`.
+    /// An uploaded picture or data set is over its size limit.
     UploadTooLarge = "upload_too_large",
+    /// A data-set upload has bad rows (each listed with its line); nothing was applied.
+    BadRows = "bad_rows",
+    /// No data set with this name in the project.
+    DataSetNotFound = "dataset_not_found",
 }
 
 /// An error that names its [`Code`].

@@ -3,7 +3,9 @@
 //! - [`iiif`]: the request grammar, the planner and info.json — pure code.
 //! - [`source`]: where source bytes live (`SourceStore`), headers without decoding.
 //! - [`pipeline`]: decode → crop → resize → rotate → quality → encode.
-//! - [`template`]: personalized-image templates, fields, signing and sealing — pure code.
+//! - [`template`]: personalized-image templates, fields, filters, rules and variants, signing
+//!   and sealing — pure code.
+//! - [`dataset`]: recipient tables (CSV, JSON) read with every bad row's line — pure code.
 //! - [`overlay`]: drawing a template (text, pictures, shapes) into the canvas IIIF renders.
 //! - [`pyramid`]: pyramid derivatives of large flat sources.
 //! - [`render`]: the render service — one path from a resolved request (image or template)
@@ -25,6 +27,7 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod dataset;
 pub mod error;
 pub mod http;
 pub mod iiif;

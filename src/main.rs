@@ -11,16 +11,19 @@ use tessera::access::{Access, commands};
 use tessera::cache::{DerivativeCache, DiskCache, scan_stats};
 use tessera::clock::{Clock, SystemClock};
 use tessera::config::{Config, Overrides};
+use tessera::dataset::table::{self, Format, Limits, TableError};
+use tessera::dataset::valid_set_name;
 use tessera::ingest::{Outcome, identifier_of, image_files, ingest};
 use tessera::pyramid::{FilePyramidStore, Pyramids};
-use tessera::render::purge;
+use tessera::render::{purge, purge_rows};
 use tessera::source::{FileStore, SourceStore};
 use tessera::store::Sources;
 use tessera::store::audit::AuditFilter;
+use tessera::store::datasets::{DataSetStore, Mode, Upload};
 use tessera::store::team::TeamStore;
 use tessera::store::templates::TemplateStore;
 use tessera::team::{DEFAULT_PROJECT, Role, split_qualified};
-use tessera::template::batch::{SealJob, seal_csv};
+use tessera::template::batch::{BatchError, SealJob, seal_csv};
 use tessera::template::model::parse_template;
 use tessera::template::signing::parse_keys;
 use tessera::usage::{Usage, UsageFilter, to_csv as usage_csv};
@@ -92,6 +95,16 @@ enum Command {
         /// Seconds the URLs stay valid. Default: forever (emails live for years).
         #[arg(long, value_name = "SECONDS")]
         valid_for: Option<u64>,
+        /// Leave bad rows (wrong number of cells, bad UTF-8) out and list them on standard
+        /// error. Without it, any bad row fails the list and nothing is written.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+    /// Recipient data sets: tables keyed by an opaque id that templates look fields up in,
+    /// so URLs carry only the id.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
     },
     /// Inspect or empty the derivative cache.
     Cache {
@@ -151,6 +164,51 @@ enum ProjectAction {
         four_eyes: bool,
     },
     List,
+}
+
+#[derive(Subcommand)]
+enum DataAction {
+    /// A project's data sets.
+    List {
+        #[arg(long, default_value = "default")]
+        project: String,
+    },
+    /// Upload a CSV or JSON table (all rows or none; every bad row listed by line).
+    Upload {
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// The data set's name.
+        #[arg(long)]
+        set: String,
+        /// The column that keys the rows (an opaque id, never an address).
+        #[arg(long)]
+        key: String,
+        /// replace: the upload becomes the set; upsert: rows are added or replaced.
+        #[arg(long, default_value = "replace")]
+        mode: String,
+        /// Seconds the uploaded rows live.
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+        /// The table (CSV, or JSON: an array of objects or one object per line). Default:
+        /// standard input.
+        file: Option<PathBuf>,
+    },
+    /// Delete rows by key, with their cached renders.
+    Delete {
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long)]
+        set: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Delete a data set, its rows and their cached renders.
+    Drop {
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long)]
+        set: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -287,6 +345,7 @@ fn main() -> ExitCode {
             Command::Projects { action } => team(&config, Team::Project(action)),
             Command::Users { action } => team(&config, Team::User(action)),
             Command::Keys { action } => team(&config, Team::Key(action)),
+            Command::Data { action } => data(&config, action),
             Command::Audit { action } => team(&config, Team::Audit(action)),
             Command::Usage {
                 project,
@@ -314,13 +373,14 @@ fn main() -> ExitCode {
                 base_url,
                 request,
                 valid_for,
+                skip_bad_rows,
             } => seal(
                 &config,
                 (&name, version),
                 (input, output),
                 base_url,
                 &request,
-                valid_for,
+                (valid_for, skip_bad_rows),
             ),
         }
     });
@@ -476,6 +536,154 @@ fn cache(config: Config, action: CacheAction) -> Result<(), String> {
     Ok(())
 }
 
+/// A data command's failure: its code for the audit trail, its message for the terminal.
+#[derive(Debug)]
+struct Failed(tessera::error::Code, String);
+
+impl tessera::error::Coded for Failed {
+    fn code(&self) -> tessera::error::Code {
+        self.0
+    }
+}
+
+impl<E: tessera::error::Coded + std::fmt::Display> From<E> for Failed {
+    fn from(e: E) -> Failed {
+        Failed(e.code(), e.to_string())
+    }
+}
+
+/// `tessera data`: acts on the catalogue database as the command line, audited like the API,
+/// and removes the cached renders of changed and deleted rows.
+fn data(config: &Config, action: DataAction) -> Result<(), String> {
+    let access = Access::open(config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+    let path = config.catalogue_path();
+    let datasets = DataSetStore::open(&path).map_err(|e| e.to_string())?;
+    let templates = TemplateStore::open(&path).map_err(|e| e.to_string())?;
+    let cache = DiskCache::open(&config.cache.dir, config.cache_limits())
+        .map_err(|e| format!("{}: {e}", config.cache.dir.display()))?;
+    let forget = |project: &str, set: &str, keys: &[String]| -> Result<u64, Failed> {
+        Ok(purge_rows(
+            cache.as_ref(),
+            &templates,
+            (project, set),
+            keys,
+        )?)
+    };
+    let now = SystemClock.unix_now();
+    let done = match action {
+        DataAction::List { project } => {
+            for d in datasets.list(&project).map_err(|e| e.to_string())? {
+                println!(
+                    "{}\tkey {}\t{} rows\t{}",
+                    d.name,
+                    d.key_column,
+                    d.rows,
+                    d.columns.join(",")
+                );
+            }
+            return Ok(());
+        }
+        DataAction::Upload {
+            project,
+            set,
+            key,
+            mode,
+            ttl,
+            file,
+        } => {
+            let mode = match mode.as_str() {
+                "replace" => Mode::Replace,
+                "upsert" => Mode::Upsert,
+                _ => return Err("--mode is replace or upsert".into()),
+            };
+            if !valid_set_name(&set) {
+                return Err("data set names are 1 to 64 letters, digits, '-' or '_'".into());
+            }
+            let bytes = read_input(file.as_deref())?;
+            let t = &config.templates;
+            let limits = Limits {
+                max_bytes: t.max_dataset_bytes,
+                max_rows: t.max_dataset_rows,
+                ..Limits::default()
+            };
+            let target = format!("{project}/{set}");
+            commands::audited(&access, "dataset.upload", Some(&project), &target, || {
+                access.team.project(&project)?;
+                let read = table::read(&bytes, Format::sniff(&bytes), &limits)
+                    .and_then(|t| table::keyed(t, key.trim()));
+                let keyed = match read {
+                    Err(TableError::BadRows { rows, more }) => {
+                        for r in &rows {
+                            eprintln!("line {}: {}", r.line, r.reason);
+                        }
+                        return Err(Failed(
+                            tessera::error::Code::BadRows,
+                            format!("{} bad rows; nothing was applied", rows.len() + more),
+                        ));
+                    }
+                    r => r?,
+                };
+                let applied = datasets.apply(&Upload {
+                    project: &project,
+                    name: &set,
+                    key_column: key.trim(),
+                    columns: &keyed.columns,
+                    rows: &keyed.rows,
+                    mode,
+                    expires_at: ttl.map(|t| now.saturating_add(t)),
+                    who: "cli",
+                    now,
+                })?;
+                let removed = forget(&project, &set, &applied.stale)?;
+                Ok(format!(
+                    "{target}: {} rows; {} new, {} changed, {} unchanged, {} deleted; {removed} renders removed",
+                    keyed.rows.len(),
+                    applied.inserted,
+                    applied.updated,
+                    applied.unchanged,
+                    applied.deleted
+                ))
+            })
+        }
+        DataAction::Delete { project, set, keys } => {
+            let target = format!("{project}/{set}");
+            commands::audited(
+                &access,
+                "dataset.delete_rows",
+                Some(&project),
+                &target,
+                || {
+                    let deleted = datasets.delete_rows(&project, &set, &keys, "cli", now)?;
+                    let removed = forget(&project, &set, &deleted)?;
+                    Ok(format!(
+                        "{target}: {} of {} rows deleted; {removed} renders removed",
+                        deleted.len(),
+                        keys.len()
+                    ))
+                },
+            )
+        }
+        DataAction::Drop { project, set } => {
+            let target = format!("{project}/{set}");
+            commands::audited(&access, "dataset.drop", Some(&project), &target, || {
+                let keys = datasets.drop_set(&project, &set)?.ok_or_else(|| {
+                    Failed(
+                        tessera::error::Code::DataSetNotFound,
+                        format!("no data set {target}"),
+                    )
+                })?;
+                let removed = forget(&project, &set, &keys)?;
+                Ok(format!(
+                    "{target}: dropped with {} rows; {removed} renders removed",
+                    keys.len()
+                ))
+            })
+        }
+    };
+    println!("{}", done.map_err(|Failed(_, m)| m)?);
+    Ok(())
+}
+
 /// The team subcommands.
 enum Team {
     Project(ProjectAction),
@@ -602,7 +810,7 @@ fn seal(
     (input, output): (Option<PathBuf>, Option<PathBuf>),
     base_url: Option<String>,
     request: &str,
-    valid_for: Option<u64>,
+    (valid_for, skip_bad_rows): (Option<u64>, bool),
 ) -> Result<(), String> {
     let (project, _) = split_qualified(name);
     let keys = if project == DEFAULT_PROJECT {
@@ -633,17 +841,80 @@ fn seal(
         request,
         exp,
     };
-    let reader: Box<dyn std::io::Read> = match &input {
-        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => Box::new(std::io::stdin().lock()),
+    let list = read_input(input.as_deref())?;
+    let sealed = match seal_csv(&job, &list, skip_bad_rows) {
+        Ok(s) => s,
+        Err(BatchError::Table(TableError::BadRows { rows, more })) => {
+            for r in &rows {
+                eprintln!("line {}: {}", r.line, r.reason);
+            }
+            return Err(format!(
+                "{} bad rows{}; nothing written (--skip-bad-rows leaves them out)",
+                rows.len() + more,
+                if more > 0 {
+                    " (the first 1000 listed)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
     };
-    let writer: Box<dyn std::io::Write> = match &output {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let rows = seal_csv(&job, reader, writer).map_err(|e| e.to_string())?;
-    eprintln!("sealed {rows} rows for {name} v{version}");
+    for r in &sealed.skipped {
+        eprintln!("skipped line {}: {}", r.line, r.reason);
+    }
+    write_output(output.as_deref(), &sealed.csv)?;
+    let skipped = sealed.skipped.len() + sealed.more_skipped;
+    eprintln!(
+        "sealed {} rows for {name} v{version}{}",
+        sealed.rows,
+        if skipped > 0 {
+            format!(", skipped {skipped} bad rows")
+        } else {
+            String::new()
+        }
+    );
     Ok(())
+}
+
+/// A whole input file, or standard input.
+fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    match path {
+        Some(p) => bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => {
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                .map_err(|e| format!("standard input: {e}"))?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` to a file whole (a temporary file renamed into place, so a failure never
+/// leaves half of it), or to standard output.
+fn write_output(path: Option<&std::path::Path>, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let Some(p) = path else {
+        return std::io::stdout()
+            .lock()
+            .write_all(bytes)
+            .map_err(|e| format!("standard output: {e}"));
+    };
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = p.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, p)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", p.display())
+    })
 }
 
 /// Logs to stderr (stdout carries the one "listening on" line); RUST_LOG wins over config.

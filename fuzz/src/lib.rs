@@ -17,8 +17,10 @@ use tessera::source::store::Meta;
 use tessera::source::tiled::{self, Window};
 use tessera::source::{Locator, ReadSeek, SourceError, SourceStore, StoredSource};
 use tessera::template::fields::{self, Denylist, Field, FieldKind, FieldSpec, Segment};
-use tessera::template::model::{Layer, Template, parse_template};
-use tessera::template::request::{Inputs, Policy, TemplateId, compile_fields, personalize};
+use tessera::template::model::{LayerKind, Template, parse_template};
+use tessera::template::request::{
+    Inputs, Policy, Row, TemplateId, compile_fields, compile_variants, personalize,
+};
 use tessera::template::signing::{self, Keys, Refused, Sealed};
 
 /// What a fuzz target runs on one input.
@@ -196,8 +198,20 @@ pub fn template_document(data: &[u8]) {
         max_field_chars: 256,
         now: NOW,
     };
-    let defaults = personalize(&template, &compiled, &Inputs::default(), &policy);
-    check_layers(&template, &defaults.layers);
+    let variants = compile_variants(&template);
+    let stopped = Default::default();
+    let run = |inputs: &Inputs| {
+        personalize(
+            &template,
+            &compiled,
+            &variants,
+            &stopped,
+            (inputs, Row::None),
+            &policy,
+        )
+    };
+    let defaults = run(&Inputs::default());
+    check_layers(&defaults.template, &defaults.layers);
     assert!(defaults.fallbacks.is_empty(), "{:?}", defaults.fallbacks);
     let echoed = Inputs {
         values: template
@@ -207,10 +221,8 @@ pub fn template_document(data: &[u8]) {
             .collect(),
         trusted: false,
     };
-    check_layers(
-        &template,
-        &personalize(&template, &compiled, &echoed, &policy).layers,
-    );
+    let echo = run(&echoed);
+    check_layers(&echo.template, &echo.layers);
 
     let json = serde_json::to_vec(&template).expect("a template serialises");
     let again = parse_template(&json).unwrap_or_else(|e| {
@@ -232,7 +244,8 @@ pub fn template_document(data: &[u8]) {
 fn check_layers(template: &Template, layers: &[Option<String>]) {
     assert_eq!(layers.len(), template.layers.len());
     for (layer, shown) in template.layers.iter().zip(layers) {
-        assert_eq!(matches!(layer, Layer::Shape(_)), shown.is_none());
+        let blank = layer.hidden || matches!(layer.kind, LayerKind::Shape(_));
+        assert_eq!(blank, shown.is_none());
     }
 }
 
@@ -308,13 +321,20 @@ fn print_segments(segments: &[Segment]) -> String {
     for s in segments {
         match s {
             Segment::Literal(l) => out.push_str(l),
-            Segment::Tag { field, default } => {
+            Segment::Tag {
+                field,
+                default,
+                filters,
+            } => {
                 out.push_str("{{ ");
                 out.push_str(field);
                 if let Some(d) = default {
                     out.push_str(" | default: \"");
                     out.push_str(&d.replace('\\', "\\\\").replace('"', "\\\""));
                     out.push('"');
+                }
+                for f in filters {
+                    out.push_str(&format!(" | {f}"));
                 }
                 out.push_str(" }}");
             }

@@ -1,5 +1,5 @@
 //! The team commands of the command line (`tessera projects|users|keys|audit`): a new
-//! install bootstraps without HTTP. The command line acts as the `cli` principal, an owner
+//! install bootstraps without HTTP. `tessera data` audits through [`audited`] too. The command line acts as the `cli` principal, an owner
 //! of everything (whoever runs it can read the database anyway), and audits like the API.
 
 use std::collections::BTreeMap;
@@ -16,13 +16,13 @@ fn cli() -> Actor {
 }
 
 /// Runs `work` as the command line and audits it.
-fn audited<T>(
+pub fn audited<T, E: crate::error::Coded>(
     access: &Access,
     action: &str,
     project: Option<&str>,
     target: &str,
-    work: impl FnOnce() -> Result<T, AccessError>,
-) -> Result<T, AccessError> {
+    work: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     let origin = Origin {
         request_id: "cli".into(),
         address: "local".into(),

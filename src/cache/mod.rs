@@ -45,6 +45,9 @@ pub trait DerivativeCache: Send + Sync {
     /// Removes every derivative of one group (a source's content hash, or a template);
     /// returns how many.
     fn purge_group(&self, group: &str) -> Result<u64, CacheError>;
+    /// Removes the derivatives of `group` whose names start with one of `prefixes` (the
+    /// renders of data-set rows); returns how many.
+    fn purge_prefixed(&self, group: &str, prefixes: &[String]) -> Result<u64, CacheError>;
     /// Removes every derivative; returns how many.
     fn purge_all(&self) -> Result<u64, CacheError>;
     /// Entries and bytes held now.
@@ -426,6 +429,34 @@ impl DerivativeCache for DiskCache {
         match std::fs::remove_dir_all(self.entries_dir().join(&folder)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
+        }
+        Ok(victims.len() as u64)
+    }
+
+    fn purge_prefixed(&self, group: &str, prefixes: &[String]) -> Result<u64, CacheError> {
+        let shard = &group[..2.min(group.len())];
+        let folder = PathBuf::from(shard).join(group);
+        let mut index = self.index.lock().expect("cache index");
+        let victims: Vec<PathBuf> = index
+            .entries
+            .keys()
+            .filter(|p| {
+                p.starts_with(&folder)
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| prefixes.iter().any(|x| n.starts_with(x.as_str())))
+            })
+            .cloned()
+            .collect();
+        for v in &victims {
+            index.remove(v);
+        }
+        drop(index);
+        for v in &victims {
+            match std::fs::remove_file(self.entries_dir().join(v)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
         }
         Ok(victims.len() as u64)
     }

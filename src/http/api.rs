@@ -7,7 +7,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
 use super::state::RouteName;
-use super::{admin, assets, pictures, reports, session, team_admin, template_admin as tpl};
+use super::{
+    admin, assets, datasets, pictures, reports, session, team_admin, template_admin as tpl,
+};
 use crate::team::Capability;
 
 /// What an endpoint needs of its caller.
@@ -69,6 +71,11 @@ endpoints! {
     DELETE "/admin/projects/{project}/members/{principal}" Cap(C::ManageMembers), team_admin::remove_member, "Take a role away";
     GET "/admin/projects/{project}/pictures" Cap(C::View), pictures::list, "Pictures uploaded for the project";
     PUT "/admin/projects/{project}/pictures/{file}" Cap(C::Upload), pictures::upload, "Upload or replace a picture (the body is the image)";
+    GET "/admin/projects/{project}/datasets" Cap(C::View), datasets::list, "Recipient data sets of the project (names, keys, columns, row counts)";
+    GET "/admin/projects/{project}/datasets/{set}" Cap(C::View), datasets::info, "One data set's key, columns and row count (no values)";
+    PUT "/admin/projects/{project}/datasets/{set}" Cap(C::Upload), datasets::upload, "Upload a CSV or JSON table keyed by ?key= (mode=replace|upsert, ttl=seconds): all rows or none";
+    DELETE "/admin/projects/{project}/datasets/{set}" Cap(C::Upload), datasets::drop_set, "Delete the data set and its rows' renders";
+    POST "/admin/projects/{project}/datasets/{set}/rows/delete" Cap(C::Upload), datasets::delete_rows, "Delete rows by key ({\"keys\": […]}) and their renders";
     GET "/admin/assets" Principal, assets::list, "The catalogue: identifiers containing q, a page at a time (project folders for their members only)";
     POST "/admin/assets/scan" Cap(C::Upload), assets::scan, "Bring the catalogue up to date with the image folder";
     GET "/admin/users" Cap(C::ManageMembers), team_admin::users, "Every user";
@@ -90,6 +97,9 @@ endpoints! {
     GET "/admin/templates/{name}/versions" Cap(C::View), tpl::versions, "Published versions";
     GET "/admin/templates/{name}/versions/{version}" Cap(C::View), tpl::version, "One version with its document";
     GET "/admin/templates/{name}/audit" Cap(C::ReadAudit), tpl::audit, "The template's audit trail";
+    GET "/admin/templates/{name}/splits" Cap(C::View), tpl::splits, "The template's A/B splits, and the winners of stopped ones";
+    POST "/admin/templates/{name}/splits/{split}/stop" Cap(C::Publish), tpl::stop_split, "Stop an A/B split: everyone gets {\"winner\": …}, no new version";
+    POST "/admin/templates/{name}/splits/{split}/resume" Cap(C::Publish), tpl::resume_split, "Run a stopped A/B split again";
     POST "/admin/templates/{name}/versions/{version}/sign" Cap(C::MakeUrls), tpl::sign_url, "A signed or sealed URL for one recipient";
     POST "/admin/templates/{name}/versions/{version}/seal" Cap(C::MakeUrls), tpl::seal_list, "A CSV of recipients to a CSV with sealed URLs";
     GET "/admin/audit" Cap(C::ReadAudit), reports::audit, "The audit trail, filtered; JSON, CSV or JSON Lines";

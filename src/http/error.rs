@@ -115,6 +115,7 @@ pub fn status(code: Code) -> StatusCode {
         | Code::NotFound
         | Code::TemplateNotFound
         | Code::ProjectNotFound
+        | Code::DataSetNotFound
         | Code::PrincipalNotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Code::BadIdentifier
@@ -145,7 +146,7 @@ pub fn status(code: Code) -> StatusCode {
         Code::Forbidden | Code::Refused | Code::NotAllowed | Code::FourEyes | Code::CsrfRefused => {
             StatusCode::FORBIDDEN
         }
-        Code::InvalidTemplate => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::InvalidTemplate | Code::BadRows => StatusCode::UNPROCESSABLE_ENTITY,
         Code::NoDraft
         | Code::DraftLocked
         | Code::NotSubmitted
@@ -258,6 +259,8 @@ mod tests {
         (Code::QuotaExceeded, 429, "quota_exceeded"),
         (Code::BadUpload, 400, "bad_upload"),
         (Code::UploadTooLarge, 413, "upload_too_large"),
+        (Code::BadRows, 422, "bad_rows"),
+        (Code::DataSetNotFound, 404, "dataset_not_found"),
     ];
 
     #[test]

@@ -95,7 +95,7 @@ async fn image(
     let validators = validators(req);
     let (target, mut cache_control) = match template(req, state, &identifier).await? {
         Some(id) => {
-            let cache_control = personalized::cache_control(state, &id);
+            let cache_control = std::borrow::Cow::Borrowed(personalized::cache_control(state, &id));
             let target = Target::Template {
                 id,
                 path: req.uri().path().to_string(),
@@ -106,7 +106,7 @@ async fn image(
         }
         None => (
             Target::Image(identifier.clone()),
-            state.config.server.cache_control.as_str(),
+            std::borrow::Cow::Borrowed(state.config.server.cache_control.as_str()),
         ),
     };
     let st = state.clone();
@@ -143,7 +143,12 @@ async fn image(
                 prepared =
                     blocking(move || st.render.prepare(&target, &request, &validators)).await?;
                 overflow = true;
-                cache_control = &state.config.templates.overflow_cache_control;
+                cache_control = state
+                    .config
+                    .templates
+                    .overflow_cache_control
+                    .as_str()
+                    .into();
                 // A proxy revalidating the defaults it holds gets its 304.
                 if !prepared.fresh {
                     bytes = Some(state.render.bytes(&mut prepared).await?);
@@ -159,10 +164,13 @@ async fn image(
         bytes.as_ref().map(|b| b.len()),
         overflow,
     );
+    if !overflow && !prepared.draft {
+        cache_control = personalized::keep(state, prepared.keep, cache_control);
+    }
     let mut res = cacheable(
         &prepared.key.etag(),
         prepared.modified,
-        cache_control,
+        &cache_control,
         prepared.fresh,
     );
     res.insert_header(links(base, &identifier, &prepared.canonical));

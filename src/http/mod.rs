@@ -10,6 +10,7 @@ mod access;
 mod admin;
 pub mod api;
 mod assets;
+mod datasets;
 pub mod error;
 mod iiif;
 pub mod negotiate;
@@ -63,6 +64,21 @@ pub async fn serve_on(listener: TcpListener, state: AppState) -> std::io::Result
     tracing::info!(%addr, prefix, root = %state.config.source.root.display(), workers, "serving");
     println!("tessera listening on http://{addr}{prefix}");
     let state = web::Data::new(state);
+    // Expired data-set rows go, with their renders, about once a minute.
+    let sweeping = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            let st = sweeping.clone();
+            match web::block(move || st.render.sweep_expired_rows()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(rows)) => tracing::info!(rows, "expired data-set rows removed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not remove expired data-set rows"),
+                Err(e) => tracing::warn!(error = %e, "expired-row sweep did not run"),
+            }
+        }
+    });
     HttpServer::new(move || {
         let pattern = format!("{prefix}/{{tail:.*}}");
         // Images are for every origin; the admin and auth API for none but its own.

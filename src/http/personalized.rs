@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponseBuilder};
 use super::HttpError;
 use super::access::caller;
 use super::state::AppState;
-use crate::render::Prepared;
+use std::borrow::Cow;
+
+use crate::render::{Keep, Prepared};
 use crate::team::{Capability, split_qualified};
 use crate::template::request::{Pin, TemplateId};
 use crate::usage::{Event, classify};
@@ -34,6 +36,21 @@ pub fn cache_control<'a>(state: &'a AppState, id: &TemplateId) -> &'a str {
     match id.pin {
         Pin::Draft => "no-store",
         Pin::Version(_) => &state.render.templates.cache_control,
+    }
+}
+
+/// `Cache-Control` of an answer by how long it may be kept: answers showing only defaults
+/// (fields refused or all fallen back) and time-dependent ones are kept briefly.
+pub fn keep<'a>(state: &'a AppState, keep: Keep, configured: Cow<'a, str>) -> Cow<'a, str> {
+    match keep {
+        Keep::Configured => configured,
+        Keep::Generic => state
+            .config
+            .templates
+            .fallback_cache_control
+            .as_str()
+            .into(),
+        Keep::Live(seconds) => format!("public, max-age={seconds}").into(),
     }
 }
 
@@ -115,6 +132,9 @@ pub fn count(
     }
     if let Some(why) = prepared.refused {
         usage.record(subject, Event::Refusal { reason: why.code() });
+    }
+    if let Some(name) = &prepared.variant {
+        usage.record(subject, Event::Variant { name });
     }
     if overflow {
         usage.record(subject, Event::Overflow);

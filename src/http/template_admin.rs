@@ -23,7 +23,7 @@ use crate::render::templates::Loaded;
 use crate::store::audit::AuditFilter;
 use crate::store::templates::{Draft, Who};
 use crate::team::{Capability, split_qualified};
-use crate::template::batch::{SealJob, seal_csv};
+use crate::template::batch::{BatchError, SealJob, seal_csv};
 use crate::template::model::parse_template;
 use crate::template::request::{Pin, TemplateId, valid_qualified};
 use crate::template::signing::{Keys, Sealed, encode_component, seal, sign};
@@ -460,6 +460,146 @@ pub(super) async fn version(
     ))
 }
 
+/// The A/B splits of the newest published version, by name.
+fn latest_splits(
+    state: &AppState,
+    name: &str,
+) -> Result<Vec<crate::template::rules::Split>, HttpError> {
+    let Some(latest) = state
+        .render
+        .templates
+        .store
+        .versions(name)?
+        .into_iter()
+        .max()
+    else {
+        return Ok(Vec::new());
+    };
+    let loaded = state.render.templates.load(&TemplateId {
+        name: name.to_string(),
+        pin: Pin::Version(latest),
+        token: None,
+    })?;
+    Ok(loaded
+        .template
+        .rules
+        .iter()
+        .filter_map(|r| match &r.choice {
+            crate::template::rules::Choice::Split(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The splits of the newest version with their weights, and the stopped ones' winners.
+pub(super) async fn splits(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let (_, n) = reader(&req, &state, Capability::View).await?;
+    let st = state.clone();
+    let body = blocking(move || -> Result<Value, HttpError> {
+        let stopped = st.render.templates.store.stopped_splits(&n.name)?;
+        let splits: Vec<Value> = latest_splits(&st, &n.name)?
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "name": s.name, "key": s.key, "weights": s.weights,
+                    "winner": stopped.get(&s.name),
+                })
+            })
+            .collect();
+        Ok(json!({ "name": n.name, "splits": splits }))
+    })
+    .await?;
+    Ok(no_store(HttpResponse::Ok(), body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StopBody {
+    winner: String,
+}
+
+/// Stops a split: from now on everyone gets the winner (cached renders of the others stay
+/// valid under their own keys; new requests take the winner's).
+pub(super) async fn stop_split(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<StopBody>,
+) -> Result<HttpResponse, HttpError> {
+    change_split(req, state, Some(body.into_inner().winner)).await
+}
+
+/// Runs a stopped split again.
+pub(super) async fn resume_split(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    change_split(req, state, None).await
+}
+
+async fn change_split(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    winner: Option<String>,
+) -> Result<HttpResponse, HttpError> {
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    let split = req
+        .match_info()
+        .get("split")
+        .unwrap_or_default()
+        .to_string();
+    let action = if winner.is_some() {
+        "template.split_stop"
+    } else {
+        "template.split_resume"
+    };
+    let st = state.clone();
+    let name = n.name.clone();
+    let who = c.actor.principal.id();
+    let answer = perform(
+        &state,
+        &c,
+        action,
+        &n.project,
+        &format!("{}/{split}", n.name),
+        Capability::Publish,
+        move |_| {
+            let declared = latest_splits(&st, &name)?;
+            let Some(s) = declared.iter().find(|s| s.name == split) else {
+                return Err(HttpError::input(
+                    Code::NotFound,
+                    "the newest version has no split of this name",
+                ));
+            };
+            let store = &st.render.templates.store;
+            let changed = match &winner {
+                Some(w) if !s.weights.contains_key(w) => {
+                    return Err(HttpError::input(
+                        Code::BadBody,
+                        format!(
+                            "the winner is one of the split's variants: {}",
+                            s.weights.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+                Some(w) => {
+                    store.stop_split(&name, &split, w, &who)?;
+                    true
+                }
+                None => store.resume_split(&name, &split)?,
+            };
+            st.render.templates.forget_splits(&name);
+            let v = json!({ "name": name, "split": split, "winner": winner, "changed": changed });
+            Ok((v.clone(), v))
+        },
+    )
+    .await?;
+    Ok(no_store(HttpResponse::Ok(), answer))
+}
+
 /// The audit trail of one template (needs `read_audit` in its project).
 pub(super) async fn audit(
     req: HttpRequest,
@@ -643,11 +783,14 @@ pub(super) async fn seal_list(
                 request: &request,
                 exp,
             };
-            let mut out = Vec::new();
-            let rows = seal_csv(&job, &body[..], &mut out)?;
+            let sealed = seal_csv(&job, &body[..], false).map_err(|e| match e {
+                BatchError::Table(t) => super::datasets::refused(t),
+                e => e.into(),
+            })?;
+            let rows = sealed.rows;
             // Counts only: the rows are personal data.
             tracing::info!(rows, "sealed a recipient list");
-            Ok((out, json!({ "rows": rows, "exp": exp })))
+            Ok((sealed.csv, json!({ "rows": rows, "exp": exp })))
         },
     )
     .await?;

@@ -168,6 +168,8 @@ pub enum Format {
     Webp,
     Gif,
     Tif,
+    /// A one-page PDF with the image as its page (certificates to print).
+    Pdf,
 }
 
 /// A parsed image request: everything after the identifier.
@@ -415,7 +417,8 @@ impl FromStr for Format {
             "webp" => Ok(Format::Webp),
             "gif" => Ok(Format::Gif),
             "tif" => Ok(Format::Tif),
-            "jp2" | "pdf" => Err(ParseError::UnsupportedFormat(s.to_string())),
+            "pdf" => Ok(Format::Pdf),
+            "jp2" => Err(ParseError::UnsupportedFormat(s.to_string())),
             _ => Err(ParseError::Format(s.to_string())),
         }
     }
@@ -423,12 +426,13 @@ impl FromStr for Format {
 
 impl Format {
     /// Every format Tessera produces, in the order info.json lists them.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Jpg,
         Format::Png,
         Format::Webp,
         Format::Gif,
         Format::Tif,
+        Format::Pdf,
     ];
 
     /// The extension used in URLs.
@@ -439,6 +443,7 @@ impl Format {
             Format::Webp => "webp",
             Format::Gif => "gif",
             Format::Tif => "tif",
+            Format::Pdf => "pdf",
         }
     }
 
@@ -450,13 +455,15 @@ impl Format {
             Format::Webp => "image/webp",
             Format::Gif => "image/gif",
             Format::Tif => "image/tiff",
+            Format::Pdf => "application/pdf",
         }
     }
 
     /// The largest width or height the format can store.
     pub fn max_dimension(self) -> u32 {
         match self {
-            Format::Jpg | Format::Gif => 65_535,
+            // A PDF page holds a JPEG.
+            Format::Jpg | Format::Gif | Format::Pdf => 65_535,
             Format::Webp => 16_383,
             Format::Png | Format::Tif => i32::MAX as u32,
         }
@@ -464,7 +471,7 @@ impl Format {
 
     /// Whether the format can carry transparency (decides the background of arbitrary rotations).
     pub fn has_alpha(self) -> bool {
-        !matches!(self, Format::Jpg)
+        !matches!(self, Format::Jpg | Format::Pdf)
     }
 }
 

@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(info["maxArea"], 1_000_000);
         assert!(info.get("maxWidth").is_none());
         assert_eq!(info["extraFeatures"].as_array().unwrap().len(), 17);
-        assert_eq!(info["extraFormats"], json!(["webp", "gif", "tif"]));
+        assert_eq!(info["extraFormats"], json!(["webp", "gif", "tif", "pdf"]));
         assert_eq!(info["preferredFormats"], json!(["webp", "jpg"]));
         assert_eq!(info["tiles"][0]["scaleFactors"], json!([1, 2]));
     }

@@ -11,7 +11,7 @@ use crate::iiif::grammar::Region;
 use crate::pipeline::{PipelineError, RenderOptions, read_region};
 use crate::source::{SourceError, SourceStore, StoredSource};
 use crate::store::{Asset, AssetError, Sources};
-use crate::template::model::{Fit, Layer, Template};
+use crate::template::model::{Fit, LayerKind, Template};
 
 /// A picture a template will draw.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ pub fn choose(
         .iter()
         .zip(identifiers)
         .map(|(layer, id)| {
-            let (Layer::Image(l), Some(id)) = (layer, id) else {
+            let (LayerKind::Image(l), Some(id)) = (&layer.kind, id) else {
                 return None;
             };
             [id.as_str(), l.default.as_str()]
@@ -191,11 +191,11 @@ pub fn read_layers(
         .iter()
         .zip(texts)
         .zip(&chosen.layers)
-        .map(|((layer, text), picture)| match layer {
-            Layer::Text(_) => Content::Text(text.unwrap_or_default()),
-            Layer::Shape(_) => Content::Shape,
-            Layer::Image(l) => {
-                let [_, _, w, h] = area_px(&l.area, canvas);
+        .map(|((layer, text), picture)| match &layer.kind {
+            LayerKind::Text(_) | LayerKind::Qr(_) => Content::Text(text.unwrap_or_default()),
+            LayerKind::Shape(_) => Content::Shape,
+            LayerKind::Image(l) => {
+                let [_, _, w, h] = area_px(&layer.area, canvas);
                 let bx = ((w.round() as u32).max(1), (h.round() as u32).max(1));
                 Content::Image(picture.as_ref().and_then(|p| {
                     read_region(p.source(), p.region, |s| fitted_size(l.fit, s, bx), options)

@@ -16,7 +16,9 @@ use image::{DynamicImage, RgbaImage};
 use tiny_skia::{FillRule, Mask, Paint, PathBuilder, Pixmap, Rect, Transform};
 
 use crate::error::{Code, Coded};
-use crate::template::model::{Area, Canvas, Color, Fit, Layer, ShapeKind, Template, VAlign};
+use crate::template::model::{
+    Area, Canvas, Color, Fit, LayerKind, QrLayer, QrLevel, ShapeKind, Template, VAlign,
+};
 pub use fonts::{Coverage, Fonts};
 use text::{Target, TextStyle};
 
@@ -178,6 +180,68 @@ fn rounded_rect(x: f32, y: f32, w: f32, h: f32, r: f32) -> Option<tiny_skia::Pat
     p.finish()
 }
 
+/// Draws a QR code of `data` centred in `bx`, as large as fits with whole-pixel modules when
+/// the box allows (crisp edges scan best). Data too long for a code draws nothing: the rest
+/// of the image still serves.
+fn draw_qr(canvas: &mut Pixmap, q: &QrLayer, data: &str, bx: [f32; 4]) {
+    let level = match q.level {
+        QrLevel::L => qrcode::EcLevel::L,
+        QrLevel::M => qrcode::EcLevel::M,
+        QrLevel::Q => qrcode::EcLevel::Q,
+        QrLevel::H => qrcode::EcLevel::H,
+    };
+    let Ok(code) = qrcode::QrCode::with_error_correction_level(data.as_bytes(), level) else {
+        tracing::debug!("QR data does not fit a code; layer left empty");
+        return;
+    };
+    let n = code.width();
+    let modules = (n + 2 * q.quiet_zone as usize) as f32;
+    let [x, y, w, h] = bx;
+    let side = w.min(h);
+    let unit = if side >= modules {
+        (side / modules).floor()
+    } else {
+        side / modules
+    };
+    let full = unit * modules;
+    let (ox, oy) = (
+        (x + (w - full) / 2.0).round(),
+        (y + (h - full) / 2.0).round(),
+    );
+    let mut paint = paint_of(q.background, 1.0);
+    paint.anti_alias = false;
+    if let Some(r) = Rect::from_xywh(ox, oy, full, full) {
+        canvas.fill_rect(r, &paint, Transform::identity(), None);
+    }
+    let mut dark = PathBuilder::new();
+    let colors = code.to_colors();
+    let quiet = q.quiet_zone as f32;
+    for (i, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (col, row) = ((i % n) as f32, (i / n) as f32);
+            if let Some(r) = Rect::from_xywh(
+                ox + (quiet + col) * unit,
+                oy + (quiet + row) * unit,
+                unit,
+                unit,
+            ) {
+                dark.push_rect(r);
+            }
+        }
+    }
+    if let Some(path) = dark.finish() {
+        let mut paint = paint_of(q.color, 1.0);
+        paint.anti_alias = false;
+        canvas.fill_path(
+            &path,
+            &paint,
+            FillRule::Winding,
+            Transform::identity(),
+            None,
+        );
+    }
+}
+
 /// The background, the base image and the leading layers that do not depend on fields
 /// (shapes, text without merge tags): the same for every recipient, so drawn once per
 /// template version and base image and reused.
@@ -199,10 +263,11 @@ pub fn static_layers(template: &Template) -> usize {
     template
         .layers
         .iter()
-        .take_while(|l| match l {
-            Layer::Shape(_) => true,
-            Layer::Text(t) => t.text.is_literal(),
-            Layer::Image(_) => false,
+        .take_while(|l| match &l.kind {
+            LayerKind::Shape(_) => true,
+            LayerKind::Text(t) => t.text.is_literal() && !t.text.has_countdown(),
+            LayerKind::Qr(q) => q.data.is_literal(),
+            LayerKind::Image(_) => false,
         })
         .count()
 }
@@ -284,12 +349,12 @@ fn draw_layers(
         .iter()
         .zip(&contents[layers])
     {
-        if layer.hidden() {
+        if layer.hidden {
             continue;
         }
-        match (layer, content) {
-            (Layer::Shape(s), _) => {
-                let bx = area_px(&s.area, c);
+        let bx = area_px(&layer.area, c);
+        match (&layer.kind, content) {
+            (LayerKind::Shape(s), _) => {
                 let [x, y, w, h] = bx;
                 let path = match s.shape {
                     ShapeKind::Rect => Rect::from_xywh(x, y, w, h).map(PathBuilder::from_rect),
@@ -308,11 +373,12 @@ fn draw_layers(
                     );
                 }
             }
-            (Layer::Image(l), Content::Image(Some(picture))) => {
-                draw_picture(canvas, picture, area_px(&l.area, c), l.circle);
+            (LayerKind::Image(l), Content::Image(Some(picture))) => {
+                draw_picture(canvas, picture, bx, l.circle);
             }
-            (Layer::Text(t), Content::Text(text)) => {
-                let [x, y, w, h] = area_px(&t.area, c);
+            (LayerKind::Qr(q), Content::Text(data)) => draw_qr(canvas, q, data, bx),
+            (LayerKind::Text(t), Content::Text(text)) => {
+                let [x, y, w, h] = bx;
                 let style = TextStyle {
                     family: &t.font,
                     weight: t.weight,

@@ -7,6 +7,7 @@ use cosmic_text::{Attrs, Buffer, Family, FontSystem, Metrics, Shaping, Weight, W
 
 use super::Shaper;
 
+use crate::template::format::{Direction, direction};
 use crate::template::model::{Align, Color, VAlign};
 
 /// How a text layer is set.
@@ -72,10 +73,16 @@ fn layout(
     let attrs = Attrs::new()
         .family(Family::Name(style.family))
         .weight(Weight(style.weight));
+    // Start and end follow the text's own direction: right-aligned for Arabic or Hebrew.
+    let rtl = direction(text) == Some(Direction::Rtl);
     let align = match style.align {
         Align::Left => cosmic_text::Align::Left,
         Align::Center => cosmic_text::Align::Center,
         Align::Right => cosmic_text::Align::Right,
+        Align::Start if rtl => cosmic_text::Align::Right,
+        Align::Start => cosmic_text::Align::Left,
+        Align::End if rtl => cosmic_text::Align::Left,
+        Align::End => cosmic_text::Align::Right,
     };
     buffer.set_text(text, &attrs, Shaping::Advanced, Some(align));
     buffer.shape_until_scroll(fs, false);

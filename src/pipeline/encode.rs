@@ -98,6 +98,25 @@ pub fn encode(
                 .map_err(|e| err(format!("{e:?}")))?;
             out.extend_from_slice(&memory);
         }
+        Format::Pdf => {
+            // The page holds the JPEG as is (DCTDecode), at 72 dpi — one pixel one point —
+            // unless the page would pass PDF's 200-inch limit.
+            let jpeg = encode(image, Format::Jpg, options)?;
+            let (w, h) = (image.width(), image.height());
+            let components = if jpeg_layout(image).color() == image::ColorType::L8 {
+                1
+            } else {
+                3
+            };
+            let dpi = (w.max(h) as f32 * 72.0 / PDF_MAX_POINTS).max(72.0);
+            let page = super::pdf::PageImage::Jpeg {
+                data: &jpeg,
+                width: w,
+                height: h,
+                components,
+            };
+            out = super::pdf::page(page, dpi, None).map_err(|e| err(e.to_string()))?;
+        }
         Format::Gif => {
             let rgba = image.to_rgba8();
             let (w, h) = rgba.dimensions();
@@ -108,6 +127,28 @@ pub fn encode(
         }
     }
     Ok(out)
+}
+
+/// PDF's implementation limit on a page side, in points (200 inches).
+const PDF_MAX_POINTS: f32 = 14_400.0;
+
+/// Frames of the same size as a looping animated GIF, `delay_cs` hundredths of a second each
+/// (countdowns). The first frame is whole, so clients that show only it show a real image.
+pub fn animated_gif(frames: &[image::RgbaImage], delay_cs: u16) -> Result<Vec<u8>, PipelineError> {
+    let err = |reason: String| PipelineError::Encode {
+        format: "gif",
+        reason: reason.into(),
+    };
+    let (w, h) = frames.first().map_or((0, 0), |f| f.dimensions());
+    let dim = |v: u32| u16::try_from(v).map_err(|_| err("GIF is limited to 65535 px".into()));
+    let frames: Vec<super::animate::Frame> = frames
+        .iter()
+        .map(|f| super::animate::Frame {
+            rgba: f.as_raw(),
+            delay_cs,
+        })
+        .collect();
+    super::animate::encode_gif(dim(w)?, dim(h)?, &frames, true).map_err(|e| err(e.to_string()))
 }
 
 /// Gray stays one channel (smaller, and what bitonal clients expect); anything with alpha is

@@ -5,9 +5,11 @@
 //! Everything here is CPU-bound and blocking: callers run it off the async executor.
 
 pub mod admission;
+pub mod animate;
 pub mod crop;
 pub mod decode;
 pub mod encode;
+pub mod pdf;
 pub mod pool;
 pub mod quality;
 pub mod resize;

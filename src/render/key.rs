@@ -25,6 +25,9 @@ pub enum Subject<'a> {
         /// A draft preview (watermarked): never the same derivative as a published version
         /// with the same content, or coalescing could hand a watermark to a recipient.
         draft: bool,
+        /// The data-set row the fields came from ([`row_tag`]): its renders are named after
+        /// it, so changing or deleting the row removes exactly them.
+        row: Option<&'a str>,
     },
 }
 
@@ -61,6 +64,7 @@ impl Derivative<'_> {
                 fields,
                 pictures,
                 draft,
+                row,
             } => {
                 let parts: &[&[u8]] = &[
                     common[0],
@@ -73,10 +77,22 @@ impl Derivative<'_> {
                 // Published keys are as they always were (URLs already sent keep their
                 // cached renders); drafts add a part.
                 let parts = if draft { parts } else { &parts[..5] };
-                CacheKey::new(&template_group(name), parts, self.format.extension())
+                let mut key = CacheKey::new(&template_group(name), parts, self.format.extension());
+                if let Some(row) = row {
+                    key.variant = format!("{row}-{}", key.variant);
+                }
+                key
             }
         }
     }
+}
+
+/// What names the renders of one data-set row inside a template's group.
+pub fn row_tag(project: &str, set: &str, key: &str) -> String {
+    format!(
+        "r{}",
+        &digest(&[project.as_bytes(), set.as_bytes(), key.as_bytes()])[..16]
+    )
 }
 
 /// Where a template's renders live in the derivative cache: all versions together, so one
@@ -119,6 +135,7 @@ mod tests {
                     fields,
                     pictures: "p",
                     draft,
+                    row: None,
                 },
                 canonical: "full/max/0/default.jpg",
                 settings: "s1",

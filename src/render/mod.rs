@@ -35,13 +35,14 @@ use crate::pipeline::pool::RenderPool;
 use crate::pipeline::{RenderOptions, Rendered};
 use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
 use crate::source::{FileStore, Level, SourceInfo, SourceStore, StoredSource};
+use crate::store::templates::TemplateStore;
 use crate::store::{Asset, Catalogue, Sources};
 use crate::team::split_qualified;
 use crate::template::fields::Fallback;
 use crate::template::request::{Pin, TemplateId};
 use crate::template::signing::Refused;
 use crate::usage::{Event as UsageEvent, Flusher, Subject as UsageSubject, Usage};
-use key::{Derivative, Subject, template_group};
+use key::{Derivative, Subject, row_tag, template_group};
 use templates::{Decision, Templates};
 
 /// Points where tests hold a render to make requests overlap for sure, instead of hoping
@@ -99,10 +100,26 @@ pub struct Prepared {
     pub email: bool,
     /// What usage is counted against: a published template version.
     pub usage: Option<UsageSubject>,
+    /// The variant shown, for templates with variants (`split/variant` when a split chose).
+    pub variant: Option<String>,
+    /// How long clients and proxies may keep the answer.
+    pub keep: Keep,
     /// The derivative from the cache, when there and not `fresh`.
     hit: Option<Bytes>,
     /// What rendering takes; taken by [`RenderService::bytes`].
     job: Option<Job>,
+}
+
+/// How long an answer may be kept, besides the configured default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// As configured for images or published versions.
+    Configured,
+    /// Only defaults show because the fields were refused or all fell back: briefly, so a
+    /// mistake is not frozen in inboxes.
+    Generic,
+    /// It depends on the time: this many seconds.
+    Live(u32),
 }
 
 /// What rendering a prepared derivative takes.
@@ -237,6 +254,23 @@ impl RenderService {
     }
 
     /// Unix seconds now, by the service's clock.
+    /// Deletes the data-set rows expired by now and their cached renders; returns how many
+    /// rows. Blocking.
+    pub fn sweep_expired_rows(&self) -> Result<usize, RenderError> {
+        let gone = self.templates.datasets.sweep(self.unix_now())?;
+        if let Some(cache) = &self.cache {
+            let mut by_set: std::collections::BTreeMap<(&str, &str), Vec<String>> =
+                Default::default();
+            for (project, set, key) in &gone {
+                by_set.entry((project, set)).or_default().push(key.clone());
+            }
+            for (set, keys) in by_set {
+                purge_rows(cache.as_ref(), &self.templates.store, set, &keys)?;
+            }
+        }
+        Ok(gone.len())
+    }
+
     pub fn unix_now(&self) -> u64 {
         self.clock.unix_now()
     }
@@ -251,6 +285,8 @@ impl RenderService {
     ) -> Result<Prepared, RenderError> {
         let mut email = false;
         let mut usage = None;
+        let mut variant = None;
+        let mut keep = Keep::Configured;
         let (job, modified, refused, fallbacks, draft) = match target {
             Target::Image(identifier) => {
                 let asset = self.sources.asset(identifier)?;
@@ -292,8 +328,26 @@ impl RenderService {
                 let c = &decision.loaded.template.canvas;
                 let plan = plan::plan(request, c.width, c.height, &self.limits)?;
                 let modified = decision.loaded.modified;
-                let fallbacks = decision.personalized.fallbacks.clone();
+                let p = &decision.personalized;
+                let fallbacks = p.fallbacks.clone();
                 email = decision.loaded.template.email;
+                keep = match decision.live {
+                    Some(seconds) => Keep::Live(seconds),
+                    None if decision.refused.is_some()
+                        || (!fallbacks.is_empty() && !p.any_accepted()) =>
+                    {
+                        Keep::Generic
+                    }
+                    None => Keep::Configured,
+                };
+                if !decision.loaded.template.variants.is_empty()
+                    || !decision.loaded.template.rules.is_empty()
+                {
+                    variant = Some(match &p.chosen.split {
+                        Some(split) => format!("{split}/{}", p.chosen.variant),
+                        None => p.chosen.variant.clone(),
+                    });
+                }
                 let project = split_qualified(&id.name).0.to_string();
                 if let Pin::Version(version) = id.pin {
                     usage = Some(UsageSubject {
@@ -335,9 +389,10 @@ impl RenderService {
                 Subject::Template {
                     name,
                     content_hash: &decision.loaded.content_hash,
-                    fields: &decision.personalized.normalized,
+                    fields: &fields_key(decision),
                     pictures: &decision.chosen.content_hashes(),
                     draft,
+                    row: decision.row.as_deref(),
                 },
             ),
         };
@@ -367,6 +422,8 @@ impl RenderService {
             fallbacks,
             email,
             usage,
+            variant,
+            keep,
             hit,
             job: Some(job),
         })
@@ -635,6 +692,36 @@ pub fn purge(
     let mut n = 0;
     for g in groups {
         n += cache.purge_group(&g)?;
+    }
+    Ok(n)
+}
+
+/// What of a template decision goes into the cache key as its fields: the accepted values,
+/// the variant and the layers shown, and the time bucket of renders that depend on the time.
+fn fields_key(d: &Decision) -> String {
+    match d.bucket {
+        Some(bucket) => format!("{}\n@{bucket}", d.personalized.normalized),
+        None => d.personalized.normalized.clone(),
+    }
+}
+
+/// Removes the renders made from rows `keys` of data set `set` in `project`, from every
+/// template of the project (changed or deleted rows: their data must not outlive them).
+/// Blocking.
+pub fn purge_rows(
+    cache: &dyn DerivativeCache,
+    templates: &TemplateStore,
+    (project, set): (&str, &str),
+    keys: &[String],
+) -> Result<u64, RenderError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let tags: Vec<String> = keys.iter().map(|k| row_tag(project, set, k)).collect();
+    let mut n = 0;
+    // Archived templates too: their published versions still render.
+    for t in templates.list(Some(project), true)? {
+        n += cache.purge_prefixed(&template_group(&t.name), &tags)?;
     }
     Ok(n)
 }

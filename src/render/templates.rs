@@ -13,11 +13,12 @@ use lru::LruCache;
 use super::RenderError;
 use crate::cache::digest;
 use crate::config::Config;
-use crate::iiif::Plan;
+use crate::iiif::{Format, Plan};
 use crate::overlay::load::ProjectPictures;
 use crate::overlay::{self, Content, Coverage, Fonts, Underlay, load};
 use crate::pipeline::{Decoded, RenderOptions, Rendered, encode, transform};
 use crate::store::Sources;
+use crate::store::datasets::DataSetStore;
 use crate::store::team::{TeamError, TeamStore};
 use crate::store::templates::TemplateStore;
 use crate::team::{DEFAULT_PROJECT, split_qualified};
@@ -25,13 +26,19 @@ use crate::template::fields::{Denylist, Field};
 use crate::template::limit::RenderBudget;
 use crate::template::model::{Template, parse_template};
 use crate::template::request::{
-    Inputs, Personalized, Pin, Policy, TemplateId, compile_fields, inputs, personalize,
+    Inputs, Personalized, Pin, Policy, Row, TemplateId, compile_fields, compile_variants, inputs,
+    personalize,
 };
 use crate::template::signing::{Keys, Refused, parse_keys};
 
 /// Templates and what rendering them needs, built once at start-up.
 pub struct Templates {
     pub store: TemplateStore,
+    /// Recipient data sets that fill fields by a key in the URL.
+    pub datasets: DataSetStore,
+    /// Stopped A/B splits per template (split → winner), read once, then kept until
+    /// [`Self::forget_splits`].
+    splits: Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>,
     /// Project settings (signing keys, budgets, quotas), read through [`Self::policy`].
     team: TeamStore,
     /// The default project's signing keys: `templates.keys`.
@@ -46,6 +53,11 @@ pub struct Templates {
     pub max_field_chars: usize,
     pub max_url_bytes: usize,
     pub cache_control: String,
+    /// Seconds a render that depends on the time stays current: the `Cache-Control` max-age
+    /// and the time bucket in its cache key.
+    pub live_seconds: u32,
+    /// Frames (one per second) of a countdown's animated GIF.
+    pub countdown_frames: u32,
     /// Parsed published versions: they never change, so they are parsed once.
     versions: Mutex<LruCache<(String, u32), Arc<Loaded>>>,
     /// Drawn underlays (background, base image, leading static layers) by template content
@@ -75,6 +87,8 @@ const PICTURES_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Loaded {
     pub template: Template,
     pub fields: BTreeMap<String, Field>,
+    /// Each variant's document, the base one included.
+    pub variants: BTreeMap<String, Arc<Template>>,
     pub content_hash: String,
     /// When the version was published (the draft: last saved).
     pub modified: SystemTime,
@@ -89,6 +103,7 @@ impl Loaded {
         let template = parse_template(document.as_bytes()).map_err(RenderError::InvalidTemplate)?;
         Ok(Loaded {
             fields: compile_fields(&template),
+            variants: compile_variants(&template),
             template,
             content_hash,
             modified,
@@ -104,6 +119,12 @@ pub struct Decision {
     /// Why the request's fields were refused, when the template is for email and answers
     /// with its all-defaults image instead of 403.
     pub refused: Option<Refused>,
+    /// The data-set row the fields came from ([`crate::render::key::row_tag`]).
+    pub row: Option<String>,
+    /// Seconds the render stays current, when it depends on the time.
+    pub live: Option<u32>,
+    /// The start of the time bucket it was decided for (Unix seconds), when live.
+    pub bucket: Option<u64>,
 }
 
 impl Templates {
@@ -113,6 +134,11 @@ impl Templates {
         let t = &config.templates;
         Ok(Templates {
             store: TemplateStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
+            datasets: DataSetStore::open(&config.catalogue_path())
+                .map_err(std::io::Error::other)?,
+            splits: Mutex::new(HashMap::new()),
+            live_seconds: t.live_seconds,
+            countdown_frames: t.countdown_frames,
             team: TeamStore::open(&config.catalogue_path()).map_err(std::io::Error::other)?,
             keys: config.templates.keys.clone(),
             policies: Mutex::new(HashMap::new()),
@@ -186,6 +212,24 @@ impl Templates {
         self.pictures.lock().expect("lock").remove(project);
     }
 
+    /// The stopped splits of template `name` and their winners.
+    fn stopped_splits(&self, name: &str) -> Result<Arc<BTreeMap<String, String>>, RenderError> {
+        if let Some(s) = self.splits.lock().expect("lock").get(name) {
+            return Ok(s.clone());
+        }
+        let stopped = Arc::new(self.store.stopped_splits(name)?);
+        self.splits
+            .lock()
+            .expect("lock")
+            .insert(name.to_string(), stopped.clone());
+        Ok(stopped)
+    }
+
+    /// Reads the stopped splits of `name` anew (one was stopped or resumed).
+    pub fn forget_splits(&self, name: &str) {
+        self.splits.lock().expect("lock").remove(name);
+    }
+
     /// Drops the kept settings of `project` (they changed).
     pub fn forget_policy(&self, project: &str) {
         self.policies.lock().expect("lock").remove(project);
@@ -241,6 +285,14 @@ impl Templates {
         let loaded = self.load(id)?;
         let template = &loaded.template;
         let covers = |s: &str| self.coverage.covers(s);
+        // What depends on the time is decided per time bucket: the bucket is in the cache
+        // key, and a countdown's frames start at its beginning.
+        let live = template.depends_on_now();
+        let now = if live {
+            now - now % self.live_seconds.max(1) as u64
+        } else {
+            now
+        };
         let policy = Policy {
             keys: project.keys.as_ref(),
             denylist: &self.denylist,
@@ -254,9 +306,37 @@ impl Templates {
             Err(why) if template.email => (Inputs::default(), Some(why)),
             Err(why) => return Err(RenderError::Refused(why)),
         };
-        let personalized = personalize(template, &loaded.fields, &given, &policy);
-        let chosen = load::choose(
+        let stopped = if template.rules.is_empty() {
+            Arc::default()
+        } else {
+            self.stopped_splits(&id.name)?
+        };
+        let found;
+        let (row, row_key) = match &template.data {
+            Some(link) => match given.values.get(&link.key).map(|k| k.trim()) {
+                Some(key) if crate::dataset::table::valid_key(key) => {
+                    found = self.datasets.row(project_id, &link.set, key, now)?;
+                    let tag = crate::render::key::row_tag(project_id, &link.set, key);
+                    match &found {
+                        Some(values) => (Row::Found(values), Some(tag)),
+                        None => (Row::NotFound, None),
+                    }
+                }
+                Some(_) => (Row::NotFound, None),
+                None => (Row::None, None),
+            },
+            None => (Row::None, None),
+        };
+        let personalized = personalize(
             template,
+            &loaded.fields,
+            &loaded.variants,
+            &stopped,
+            (&given, row),
+            &policy,
+        );
+        let chosen = load::choose(
+            &personalized.template,
             &personalized.layers,
             sources,
             &self.project_pictures(project_id, sources),
@@ -266,6 +346,9 @@ impl Templates {
             personalized,
             chosen,
             refused,
+            row: row_key,
+            live: live.then_some(self.live_seconds),
+            bucket: live.then_some(now),
         })
     }
 
@@ -274,6 +357,7 @@ impl Templates {
     fn underlay(
         &self,
         loaded: &Loaded,
+        personalized: &Personalized,
         chosen: &load::Chosen,
         contents: &[Content],
         options: &RenderOptions,
@@ -284,13 +368,14 @@ impl Templates {
             .map_or("", |b| b.asset.content_hash.as_str());
         let key = digest(&[
             loaded.content_hash.as_bytes(),
+            personalized.shape.as_bytes(),
             base_hash.as_bytes(),
             options.output_fingerprint().as_bytes(),
         ]);
         if let Some(hit) = self.underlays.lock().expect("lock").get(&key) {
             return Ok(hit.clone());
         }
-        let template = &loaded.template;
+        let template = &personalized.template;
         let base = load::read_base(template, chosen, options)?;
         let under = Arc::new(overlay::with_shaper(&self.fonts, |shaper| {
             overlay::underlay(template, base.as_ref(), contents, shaper)
@@ -316,15 +401,36 @@ impl Templates {
             chosen,
             ..
         } = decision;
-        let template = &loaded.template;
-        let contents = load::read_layers(template, personalized.layers, &chosen, options);
-        let under = self.underlay(&loaded, &chosen, &contents, options)?;
+        let template = &personalized.template;
+        let mut contents =
+            load::read_layers(template, personalized.layers.clone(), &chosen, options);
+        let under = self.underlay(&loaded, &personalized, &chosen, &contents, options)?;
         let decode_time = start.elapsed();
-        let composed = overlay::with_shaper(&self.fonts, |shaper| {
-            overlay::compose(template, &under, &contents, shaper, draft)
-        })?;
-        let image = transform(Decoded::whole(composed), plan, options.filter)?;
-        let bytes = encode::encode(&image, plan.format, &options.encode)?;
+        let frame = |contents: &[Content]| -> Result<_, RenderError> {
+            let composed = overlay::with_shaper(&self.fonts, |shaper| {
+                overlay::compose(template, &under, contents, shaper, draft)
+            })?;
+            Ok(transform(Decoded::whole(composed), plan, options.filter)?)
+        };
+        let bytes = if plan.format == Format::Gif && template.has_countdown() {
+            // A countdown animates: a frame a second, the first one standing alone for
+            // clients that show only it.
+            let mut frames = Vec::new();
+            for second in 0..self.countdown_frames.max(1) {
+                if second > 0 {
+                    let texts = personalized.layers_at(&loaded.fields, second as i64);
+                    for (content, text) in contents.iter_mut().zip(texts) {
+                        if let (Content::Text(t), Some(text)) = (content, text) {
+                            *t = text;
+                        }
+                    }
+                }
+                frames.push(frame(&contents)?.into_rgba8());
+            }
+            encode::animated_gif(&frames, 100)?
+        } else {
+            encode::encode(&frame(&contents)?, plan.format, &options.encode)?
+        };
         Ok(Rendered {
             bytes,
             decode_time,

@@ -18,6 +18,7 @@ use crate::error::{Code, Coded};
 use crate::source::{Locator, SourceInfo};
 
 pub mod audit;
+pub mod datasets;
 mod sources;
 pub mod team;
 pub mod templates;
@@ -233,6 +234,36 @@ const MIGRATIONS: &[&str] = &[
         value    INTEGER NOT NULL,
         PRIMARY KEY (day, project, template, version, metric, label)
      ) WITHOUT ROWID;",
+    // Rules and data: recipient data sets (values as a JSON object per row, with a version
+    // and an optional expiry), and the A/B splits stopped with a winner.
+    "CREATE TABLE datasets (
+        project    TEXT NOT NULL REFERENCES projects(id),
+        name       TEXT NOT NULL,
+        key_column TEXT NOT NULL,
+        columns    TEXT NOT NULL,
+        rows       INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (project, name)
+     );
+     CREATE TABLE dataset_rows (
+        project    TEXT NOT NULL,
+        dataset    TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        vals       TEXT NOT NULL,
+        version    TEXT NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (project, dataset, key)
+     ) WITHOUT ROWID;
+     CREATE INDEX dataset_rows_expiry ON dataset_rows (expires_at) WHERE expires_at IS NOT NULL;
+     CREATE TABLE template_splits (
+        template   TEXT NOT NULL,
+        split      TEXT NOT NULL,
+        winner     TEXT NOT NULL,
+        stopped_at INTEGER NOT NULL,
+        stopped_by TEXT NOT NULL,
+        PRIMARY KEY (template, split)
+     );",
 ];
 
 /// Opens (creating if needed) the database at `path` in WAL mode and brings its schema up to

@@ -347,6 +347,51 @@ impl TemplateStore {
     }
 
     /// The published version numbers of `name`, oldest first.
+    /// The stopped A/B splits of `name`, each with the winner everyone now gets.
+    pub fn stopped_splits(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT split, winner FROM template_splits WHERE template = ?1")?;
+        let rows = stmt.query_map(params![name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stops split `split` of `name`: everyone gets `winner`, without a new version.
+    pub fn stop_split(
+        &self,
+        name: &str,
+        split: &str,
+        winner: &str,
+        who: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO template_splits (template, split, winner, stopped_at, stopped_by)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (template, split) DO UPDATE
+             SET winner = excluded.winner, stopped_at = excluded.stopped_at,
+                 stopped_by = excluded.stopped_by",
+            params![
+                name,
+                split,
+                winner,
+                unix_seconds(SystemTime::now()) as i64,
+                who
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Runs a stopped split again; says whether it was stopped.
+    pub fn resume_split(&self, name: &str, split: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM template_splits WHERE template = ?1 AND split = ?2",
+            params![name, split],
+        )? > 0)
+    }
+
     pub fn versions(&self, name: &str) -> Result<Vec<u32>, StoreError> {
         let conn = self.conn();
         let mut stmt =

@@ -40,6 +40,8 @@ pub struct UsageRow {
     pub refusals: BTreeMap<String, u64>,
     /// Client class → loads.
     pub clients: BTreeMap<String, u64>,
+    /// Variant → loads, for templates with variants (`split/variant` when a split chose).
+    pub variants: BTreeMap<String, u64>,
 }
 
 /// Answered requests (cache hits and 304s included); no label.
@@ -56,6 +58,8 @@ pub const FALLBACK: &str = "fallback";
 pub const REFUSAL: &str = "refusal";
 /// Loads by email client class; label the class.
 pub const CLIENT: &str = "client";
+/// Loads by variant; label the variant (`split/variant` when a split chose it).
+pub const VARIANT: &str = "variant";
 
 /// One counter to add to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +178,7 @@ pub fn report(conn: &Connection, filter: &UsageFilter) -> Result<Vec<UsageRow>, 
             FALLBACK => *row.fallbacks.entry(label).or_default() += value,
             REFUSAL => *row.refusals.entry(label).or_default() += value,
             CLIENT => *row.clients.entry(label).or_default() += value,
+            VARIANT => *row.variants.entry(label).or_default() += value,
             // A metric a newer build writes: this build does not report it.
             _ => {}
         }

@@ -1,18 +1,22 @@
 //! Sealing a mailing list: a CSV of recipients in, the same CSV with a `url` column out, each
 //! URL carrying that row's fields in a sealed token — personal data never appears in the URL.
 //! Columns that are not fields of the template (an e-mail address, an id) pass through
-//! unsealed, so the result can be joined back to the list.
+//! unsealed, so the result can be joined back to the list. The list is read whole first, so a
+//! bad row is found before anything is written: every bad row is reported with its line, and
+//! the result is either complete or not written at all (unless bad rows are to be skipped).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 
 use super::model::Template;
 use super::signing::{Keys, Sealed, seal};
+use crate::dataset::table::{self, BadRow, Limits, TableError};
 use crate::error::{Code, Coded};
 
 /// Why a CSV could not be sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    #[error("CSV: {0}")]
+    Table(#[from] TableError),
     #[error("CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("no column of the CSV is a field of the template (fields: {0})")]
@@ -35,35 +39,52 @@ pub struct SealJob<'a> {
     pub exp: Option<u64>,
 }
 
-/// Reads recipients from `input` and writes them with their URLs to `output`; returns how
-/// many rows were sealed. Empty cells are left out of the token, so the field's default shows.
-pub fn seal_csv(job: &SealJob, input: impl Read, output: impl Write) -> Result<usize, BatchError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
-    let headers = reader.headers()?.clone();
-    if headers.iter().any(|h| h == "url") {
+/// A sealed list: the CSV with its `url` column, and the rows left out.
+#[derive(Debug)]
+pub struct SealedList {
+    pub csv: Vec<u8>,
+    pub rows: usize,
+    /// Bad rows skipped, by line (the first 1,000), and how many more.
+    pub skipped: Vec<BadRow>,
+    pub more_skipped: usize,
+}
+
+/// Seals every recipient of `input`. Empty cells are left out of the token, so the field's
+/// default shows. A bad row (wrong number of cells, bad UTF-8) fails the whole list with
+/// every bad row's line, unless `skip_bad` leaves them out (and reports them).
+pub fn seal_csv(job: &SealJob, input: &[u8], skip_bad: bool) -> Result<SealedList, BatchError> {
+    let limits = Limits {
+        max_bytes: usize::MAX,
+        max_rows: usize::MAX,
+        ..Limits::default()
+    };
+    let (table, skipped, more_skipped) = if skip_bad {
+        table::read_csv_skipping(input, &limits)?
+    } else {
+        (table::read_csv(input, &limits)?, Vec::new(), 0)
+    };
+    if table.columns.iter().any(|h| h == "url") {
         return Err(BatchError::HasUrl);
     }
-    let field_columns: Vec<(usize, &str)> = headers
+    let field_columns: Vec<(usize, &str)> = table
+        .columns
         .iter()
         .enumerate()
-        .filter(|(_, h)| job.template.fields.contains_key(*h))
+        .filter(|(_, h)| job.template.fields.contains_key(h.as_str()))
+        .map(|(i, h)| (i, h.as_str()))
         .collect();
     if field_columns.is_empty() {
         let names: Vec<&str> = job.template.fields.keys().map(String::as_str).collect();
         return Err(BatchError::NoFields(names.join(", ")));
     }
-    let mut writer = csv::Writer::from_writer(output);
-    let mut out_headers = headers.clone();
-    out_headers.push_field("url");
-    writer.write_record(&out_headers)?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(table.columns.iter().map(String::as_str).chain(["url"]))?;
     let bound_to = format!("{}~{}", job.name, job.version);
-    let mut rows = 0;
-    for record in reader.records() {
-        let mut record = record?;
+    for row in &table.rows {
         let fields: BTreeMap<String, String> = field_columns
             .iter()
             .filter_map(|&(i, name)| {
-                let v = record.get(i)?.trim();
+                let v = row.cells.get(i)?.trim();
                 (!v.is_empty()).then(|| (name.to_string(), v.to_string()))
             })
             .collect();
@@ -75,16 +96,22 @@ pub fn seal_csv(job: &SealJob, input: impl Read, output: impl Write) -> Result<u
                 exp: job.exp,
             },
         );
-        record.push_field(&format!(
+        let url = format!(
             "{}/tpl~{bound_to}~{token}/{}",
             job.base_url.trim_end_matches('/'),
             job.request.trim_start_matches('/')
-        ));
-        writer.write_record(&record)?;
-        rows += 1;
+        );
+        writer.write_record(row.cells.iter().map(String::as_str).chain([url.as_str()]))?;
     }
-    writer.flush().map_err(csv::Error::from)?;
-    Ok(rows)
+    let csv = writer
+        .into_inner()
+        .map_err(|e| BatchError::Csv(e.into_error().into()))?;
+    Ok(SealedList {
+        csv,
+        rows: table.rows.len(),
+        skipped,
+        more_skipped,
+    })
 }
 
 impl Coded for BatchError {
@@ -117,9 +144,9 @@ mod tests {
             exp: Some(2_000_000_000),
         };
         let input = "email,name,company\nana@example.org,Ana,\"Acme, Inc.\"\nbo@example.org,,\n";
-        let mut out = Vec::new();
-        assert_eq!(seal_csv(&job, input.as_bytes(), &mut out).unwrap(), 2);
-        let out = String::from_utf8(out).unwrap();
+        let sealed = seal_csv(&job, input.as_bytes(), false).unwrap();
+        assert_eq!(sealed.rows, 2);
+        let out = String::from_utf8(sealed.csv).unwrap();
         let mut rows = csv::Reader::from_reader(out.as_bytes());
         assert_eq!(
             rows.headers().unwrap(),
@@ -149,7 +176,44 @@ mod tests {
                 .fields
                 .is_empty()
         );
-        let none = seal_csv(&job, "email\nx@y\n".as_bytes(), Vec::new());
+        let none = seal_csv(&job, "email\nx@y\n".as_bytes(), false);
         assert!(matches!(none, Err(BatchError::NoFields(_))));
+    }
+
+    #[test]
+    fn bad_rows_are_all_reported_by_their_true_line_or_skipped() {
+        let template = parse_template(
+            br##"{"canvas": {"width": 10, "height": 10, "background": "#000"},
+                 "fields": {"name": {}}}"##,
+        )
+        .unwrap();
+        let keys = Keys::new(vec![("k1".into(), vec![1; 32])]).unwrap();
+        let job = SealJob {
+            keys: &keys,
+            name: "badge",
+            version: 1,
+            template: &template,
+            base_url: "https://img.example.org/iiif/3",
+            request: "full/max/0/default.jpg",
+            exp: None,
+        };
+        // CRLF, a short row on line 3, a quoted cell over two lines, a long row on line 6.
+        let input =
+            "email,name\r\na@x,Ana\r\nshort\r\nb@x,\"Bo\r\nJr\"\r\nc@x,Cy,extra\r\nd@x,Di\r\n";
+        let Err(BatchError::Table(TableError::BadRows { rows, .. })) =
+            seal_csv(&job, input.as_bytes(), false)
+        else {
+            panic!("bad rows refuse the list");
+        };
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3, 6]);
+        let skipping = seal_csv(&job, input.as_bytes(), true).unwrap();
+        assert_eq!(skipping.rows, 3);
+        assert_eq!(skipping.skipped.len(), 2);
+        let out = String::from_utf8(skipping.csv).unwrap();
+        assert_eq!(
+            out.lines().filter(|l| l.contains("tpl~badge~1~")).count(),
+            3
+        );
     }
 }

@@ -11,6 +11,8 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::fields::{Field, FieldSpec, Segment, Tagged};
+use super::format::{self, Locale};
+use super::rules::{BASE, Choice, Rule, Split, WHOLE, When};
 use crate::error::{Code, Coded};
 use crate::iiif::grammar::Region;
 
@@ -27,6 +29,85 @@ pub struct Template {
     /// 403, because email proxies cache errors.
     #[serde(default)]
     pub email: bool,
+    /// The language of day and month names, numbers and currencies in filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<Locale>,
+    /// Where dates without an offset are read and shown; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<Zone>,
+    /// Named variants of the document, chosen by `rules`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, Variant>,
+    /// Ordered: the first that holds chooses the variant; the last has no conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    /// Fields filled from a data set row, found by a recipient key field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataLink>,
+}
+
+/// An IANA time zone, kept with its name.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub name: String,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Serialize for Zone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Zone, D::Error> {
+        let name = String::deserialize(d)?;
+        let tz = format::time_zone(&name).map_err(de::Error::custom)?;
+        Ok(Zone { name, tz })
+    }
+}
+
+impl Serialize for Locale {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Locale {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Locale, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+/// What a variant changes in the document it is based on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Replaces the canvas's base picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Base>,
+    /// Replaces the canvas colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<Color>,
+    /// By layer name: the properties to replace (any but `type`), e.g. `{"text": "…"}` or
+    /// `{"hidden": true}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layers: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Where a template's data comes from: a data set of its project, and the field whose value
+/// (an opaque recipient id in the URL) names the row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataLink {
+    pub set: String,
+    pub key: String,
 }
 
 /// What is under the layers.
@@ -189,25 +270,50 @@ pub struct Area {
     pub height: Length,
 }
 
-/// One layer, written with its `"type"`.
+/// One layer: where it goes, what editors call it, when it shows, and what it draws
+/// (written with its `"type"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Layer {
+    #[serde(flatten)]
+    pub kind: LayerKind,
+    #[serde(rename = "box")]
+    pub area: Area,
+    /// A label for editors (Studio's layers panel) and for variants to name; never drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Kept in the document but not drawn (and its picture not read).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Drawn only for requests these conditions hold for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<When>,
+}
+
+/// What a layer draws.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-pub enum Layer {
+pub enum LayerKind {
     Text(TextLayer),
     Image(ImageLayer),
     Shape(ShapeLayer),
+    Qr(QrLayer),
 }
 
-impl Layer {
-    /// Whether the layer is left out of every render.
-    pub fn hidden(&self) -> bool {
-        match self {
-            Layer::Text(l) => l.hidden,
-            Layer::Image(l) => l.hidden,
-            Layer::Shape(l) => l.hidden,
-        }
-    }
+/// The properties every layer has, read apart from its kind's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Placement {
+    #[serde(rename = "box")]
+    area: Area,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    hidden: bool,
+    #[serde(default)]
+    when: Option<When>,
 }
+
+const PLACEMENT: [&str; 4] = ["box", "name", "hidden", "when"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,6 +322,9 @@ pub enum Align {
     Left,
     Center,
     Right,
+    /// Where lines start in the text's own direction: left, or right for Arabic and Hebrew.
+    Start,
+    End,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -240,14 +349,6 @@ pub enum Case {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextLayer {
-    #[serde(rename = "box")]
-    pub area: Area,
-    /// A label for editors (Studio's layers panel); never drawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Kept in the document but not drawn (and its picture not read).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub hidden: bool,
     /// The text, with merge tags.
     pub text: Tagged,
     pub font: String,
@@ -296,14 +397,6 @@ pub enum Fit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageLayer {
-    #[serde(rename = "box")]
-    pub area: Area,
-    /// A label for editors (Studio's layers panel); never drawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Kept in the document but not drawn (and its picture not read).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub hidden: bool,
     /// An identifier, or a merge tag naming a `url` field (e.g. `{{ rep_photo }}`).
     pub source: Tagged,
     /// Identifier drawn when the source is missing or cannot be read.
@@ -326,14 +419,6 @@ pub enum ShapeKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShapeLayer {
-    #[serde(rename = "box")]
-    pub area: Area,
-    /// A label for editors (Studio's layers panel); never drawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Kept in the document but not drawn (and its picture not read).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub hidden: bool,
     pub shape: ShapeKind,
     /// Corner radius of a rounded rectangle, pixels.
     #[serde(default)]
@@ -345,6 +430,40 @@ pub struct ShapeLayer {
 
 fn opaque() -> f32 {
     1.0
+}
+
+/// A QR code error-correction level: how much of the code may be damaged and still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum QrLevel {
+    L,
+    #[default]
+    M,
+    Q,
+    H,
+}
+
+/// A QR code, square, centred in its box.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QrLayer {
+    /// What the code holds, with merge tags: a ticket number, a verification link.
+    pub data: Tagged,
+    #[serde(default)]
+    pub level: QrLevel,
+    /// Light modules around the code; scanners want 4.
+    #[serde(default = "four")]
+    pub quiet_zone: u32,
+    #[serde(default = "black")]
+    pub color: Color,
+    #[serde(default = "white")]
+    pub background: Color,
+}
+
+fn four() -> u32 {
+    4
+}
+fn white() -> Color {
+    Color([255, 255, 255, 255])
 }
 
 /// An invalid template: where, and why.
@@ -371,6 +490,16 @@ struct Raw {
     layers: Vec<serde_json::Value>,
     #[serde(default)]
     email: bool,
+    #[serde(default)]
+    locale: Option<Locale>,
+    #[serde(default)]
+    time_zone: Option<Zone>,
+    #[serde(default)]
+    variants: BTreeMap<String, Variant>,
+    #[serde(default)]
+    rules: Vec<Rule>,
+    #[serde(default)]
+    data: Option<DataLink>,
 }
 
 /// Deserializes with the path of any error, prefixed by `at`.
@@ -403,33 +532,62 @@ pub fn parse_template(json: &[u8]) -> Result<Template, Invalid> {
         path: "$".into(),
         reason: e.to_string(),
     })?;
-    let mut layers = Vec::with_capacity(raw.layers.len());
-    for (i, mut value) in raw.layers.into_iter().enumerate() {
-        let at = format!("$.layers[{i}]");
-        let kind = value
-            .as_object_mut()
-            .and_then(|o| o.remove("type"))
-            .and_then(|t| t.as_str().map(str::to_string));
-        layers.push(match kind.as_deref() {
-            Some("text") => Layer::Text(typed(value, &at)?),
-            Some("image") => Layer::Image(typed(value, &at)?),
-            Some("shape") => Layer::Shape(typed(value, &at)?),
-            _ => {
-                return Err(Invalid {
-                    path: format!("{at}.type"),
-                    reason: "must be \"text\", \"image\" or \"shape\"".into(),
-                });
-            }
-        });
-    }
+    let layers = raw
+        .layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| parse_layer(value, &format!("$.layers[{i}]")))
+        .collect::<Result<_, _>>()?;
     let template = Template {
         canvas: raw.canvas,
         fields: raw.fields,
         layers,
         email: raw.email,
+        locale: raw.locale,
+        time_zone: raw.time_zone,
+        variants: raw.variants,
+        rules: raw.rules,
+        data: raw.data,
     };
     template.validate()?;
     Ok(template)
+}
+
+/// Reads one layer at `at`: its placement, then its kind's own properties.
+fn parse_layer(mut value: serde_json::Value, at: &str) -> Result<Layer, Invalid> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(Invalid {
+            path: at.to_string(),
+            reason: "a layer is an object".into(),
+        });
+    };
+    let kind = object
+        .remove("type")
+        .and_then(|t| t.as_str().map(str::to_string));
+    let placement: serde_json::Map<_, _> = PLACEMENT
+        .iter()
+        .filter_map(|k| object.remove(*k).map(|v| (k.to_string(), v)))
+        .collect();
+    let placement: Placement = typed(serde_json::Value::Object(placement), at)?;
+    let kind = match kind.as_deref() {
+        Some("text") => LayerKind::Text(typed(value, at)?),
+        Some("image") => LayerKind::Image(typed(value, at)?),
+        Some("shape") => LayerKind::Shape(typed(value, at)?),
+        Some("qr") => LayerKind::Qr(typed(value, at)?),
+        _ => {
+            return Err(Invalid {
+                path: format!("{at}.type"),
+                reason: "must be \"text\", \"image\", \"shape\" or \"qr\"".into(),
+            });
+        }
+    };
+    Ok(Layer {
+        kind,
+        area: placement.area,
+        name: placement.name,
+        hidden: placement.hidden,
+        when: placement.when,
+    })
 }
 
 impl Template {
@@ -464,7 +622,209 @@ impl Template {
         for (i, layer) in self.layers.iter().enumerate() {
             self.validate_layer(layer, &format!("$.layers[{i}]"))?;
         }
+        if let Some(link) = &self.data {
+            if !crate::dataset::valid_set_name(&link.set) {
+                return Err(bad(
+                    "$.data.set".into(),
+                    "data set names are 1 to 64 letters, digits, '-' or '_'",
+                ));
+            }
+            if !self.fields.contains_key(&link.key) {
+                return Err(bad("$.data.key".into(), "must name a declared field"));
+            }
+        }
+        self.validate_rules()?;
+        for name in self.variants.keys() {
+            self.with_variant(name)?;
+        }
         Ok(())
+    }
+
+    /// The time zone dates are read and shown in.
+    pub fn tz(&self) -> jiff::tz::TimeZone {
+        self.time_zone
+            .as_ref()
+            .map_or(jiff::tz::TimeZone::UTC, |z| z.tz.clone())
+    }
+
+    fn validate_when(&self, when: &When, at: &str) -> Result<(), Invalid> {
+        let tz = self.tz();
+        if when.is_empty() || when.iter().any(Vec::is_empty) {
+            return Err(Invalid {
+                path: at.to_string(),
+                reason: "needs groups of at least one condition".into(),
+            });
+        }
+        for (g, group) in when.iter().enumerate() {
+            for (c, condition) in group.iter().enumerate() {
+                let path = format!("{at}[{g}][{c}]");
+                if !self.fields.contains_key(&condition.field) {
+                    return Err(Invalid {
+                        path: format!("{path}.field"),
+                        reason: "must name a declared field".into(),
+                    });
+                }
+                if condition.bad_moment(&tz) {
+                    return Err(Invalid {
+                        path,
+                        reason: "not a date (YYYY-MM-DD, YYYY-MM-DDTHH:MM or RFC 3339) or \"now\""
+                            .into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rules name declared variants, splits weigh to a whole, and the last rule decides for
+    /// everyone the others leave.
+    fn validate_rules(&self) -> Result<(), Invalid> {
+        let bad = |path: String, reason: String| Invalid { path, reason };
+        let known = |v: &str| v == BASE || self.variants.contains_key(v);
+        if self.variants.contains_key(BASE) {
+            return Err(bad(
+                format!("$.variants.{BASE}"),
+                format!("'{BASE}' is the template as written; name the variant otherwise"),
+            ));
+        }
+        let mut splits = std::collections::BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = format!("$.rules[{i}]");
+            if let Some(when) = &rule.when {
+                self.validate_when(when, &format!("{at}.when"))?;
+            }
+            match &rule.choice {
+                Choice::Variant(v) if !known(v) => {
+                    return Err(bad(
+                        format!("{at}.variant"),
+                        format!("no variant '{v}' in $.variants (or '{BASE}')"),
+                    ));
+                }
+                Choice::Variant(_) => {}
+                Choice::Split(Split { name, key, weights }) => {
+                    if !valid_split_name(name) || !splits.insert(name.as_str()) {
+                        return Err(bad(
+                            format!("{at}.split.name"),
+                            "split names are unique, 1 to 64 letters, digits, '-' or '_'".into(),
+                        ));
+                    }
+                    if !self.fields.contains_key(key) {
+                        return Err(bad(
+                            format!("{at}.split.key"),
+                            "must name a declared field".into(),
+                        ));
+                    }
+                    if let Some(v) = weights.keys().find(|v| !known(v)) {
+                        return Err(bad(
+                            format!("{at}.split.weights.{v}"),
+                            format!("no variant '{v}' in $.variants (or '{BASE}')"),
+                        ));
+                    }
+                    let sum: u64 = weights.values().map(|w| *w as u64).sum();
+                    if weights.len() < 2 || sum != WHOLE as u64 {
+                        return Err(bad(
+                            format!("{at}.split.weights"),
+                            format!(
+                                "at least two variants, weights in basis points summing to {WHOLE}"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.rules.last().is_some_and(|r| r.when.is_some()) {
+            return Err(bad(
+                format!("$.rules[{}].when", self.rules.len() - 1),
+                "the last rule is the default: it has no conditions".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The document as variant `name` draws it (the template itself for [`BASE`]), checked
+    /// like any template. Its own variants and rules are left out.
+    pub fn with_variant(&self, name: &str) -> Result<Template, Invalid> {
+        let mut out = Template {
+            variants: BTreeMap::new(),
+            rules: Vec::new(),
+            ..self.clone()
+        };
+        if name == BASE {
+            return Ok(out);
+        }
+        let at = format!("$.variants.{name}");
+        let variant = self.variants.get(name).ok_or_else(|| Invalid {
+            path: "$.variants".into(),
+            reason: format!("no variant '{name}'"),
+        })?;
+        if !valid_split_name(name) {
+            return Err(Invalid {
+                path: at,
+                reason: "variant names are 1 to 64 letters, digits, '-' or '_'".into(),
+            });
+        }
+        if let Some(base) = &variant.base {
+            out.canvas.base = Some(base.clone());
+        }
+        if let Some(background) = variant.background {
+            out.canvas.background = Some(background);
+        }
+        for (layer_name, changes) in &variant.layers {
+            let path = format!("{at}.layers.{layer_name}");
+            let mut named = out
+                .layers
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.name.as_deref() == Some(layer_name.as_str()));
+            let (i, None) = (named.next(), named.next()) else {
+                return Err(Invalid {
+                    path,
+                    reason: "names two layers; variants need unique layer names".into(),
+                });
+            };
+            let Some((i, layer)) = i else {
+                return Err(Invalid {
+                    path,
+                    reason: "no layer has this name".into(),
+                });
+            };
+            if changes.contains_key("type") {
+                return Err(Invalid {
+                    path: format!("{path}.type"),
+                    reason: "a variant cannot change a layer's type".into(),
+                });
+            }
+            let mut value = serde_json::to_value(layer).expect("layers serialise");
+            let object = value.as_object_mut().expect("a layer is an object");
+            for (k, v) in changes {
+                object.insert(k.clone(), v.clone());
+            }
+            out.layers[i] = parse_layer(value, &path)?;
+        }
+        out.validate().map_err(|e| Invalid {
+            path: format!("{at} → {}", e.path),
+            reason: e.reason,
+        })?;
+        Ok(out)
+    }
+
+    /// Whether a render can change with the time of the request alone: a countdown, or a
+    /// condition on a date against now.
+    pub fn depends_on_now(&self) -> bool {
+        let whens = self
+            .layers
+            .iter()
+            .filter_map(|l| l.when.as_ref())
+            .chain(self.rules.iter().filter_map(|r| r.when.as_ref()));
+        self.has_countdown() || whens.flatten().flatten().any(|c| c.depends_on_now())
+    }
+
+    /// Whether a text layer counts down (the `countdown` filter): then it animates.
+    pub fn has_countdown(&self) -> bool {
+        self.layers.iter().any(|l| match &l.kind {
+            LayerKind::Text(t) => t.text.has_countdown(),
+            _ => false,
+        })
     }
 
     fn validate_layer(&self, layer: &Layer, at: &str) -> Result<(), Invalid> {
@@ -472,13 +832,12 @@ impl Template {
             path: format!("{at}.{field}"),
             reason: reason.to_string(),
         };
-        let (area, label) = match layer {
-            Layer::Text(t) => (&t.area, &t.name),
-            Layer::Image(l) => (&l.area, &l.name),
-            Layer::Shape(s) => (&s.area, &s.name),
-        };
-        if label.as_ref().is_some_and(|n| n.chars().count() > 100) {
+        let area = &layer.area;
+        if layer.name.as_ref().is_some_and(|n| n.chars().count() > 100) {
             return Err(bad("name", "layer names are at most 100 characters"));
+        }
+        if let Some(when) = &layer.when {
+            self.validate_when(when, &format!("{at}.when"))?;
         }
         let (w, h) = (self.canvas.width, self.canvas.height);
         for (name, len, side, positive) in [
@@ -500,8 +859,8 @@ impl Template {
                 ));
             }
         }
-        match layer {
-            Layer::Text(t) => {
+        match &layer.kind {
+            LayerKind::Text(t) => {
                 self.tags_are_declared(t.text.segments(), &format!("{at}.text"))?;
                 if !(t.size > 0.0 && t.size.is_finite()) {
                     return Err(bad("size", "must be positive"));
@@ -519,13 +878,19 @@ impl Template {
                     return Err(bad("weight", "must be 100 to 900"));
                 }
             }
-            Layer::Image(l) => {
+            LayerKind::Image(l) => {
                 self.tags_are_declared(l.source.segments(), &format!("{at}.source"))?;
                 if l.default.trim().is_empty() {
                     return Err(bad("default", "needs an identifier"));
                 }
             }
-            Layer::Shape(s) => {
+            LayerKind::Qr(q) => {
+                self.tags_are_declared(q.data.segments(), &format!("{at}.data"))?;
+                if q.quiet_zone > 16 {
+                    return Err(bad("quiet_zone", "must be 0 to 16 modules"));
+                }
+            }
+            LayerKind::Shape(s) => {
                 if !(0.0..=1.0).contains(&s.opacity) {
                     return Err(bad("opacity", "must be 0 to 1"));
                 }
@@ -565,14 +930,14 @@ impl Template {
             });
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            match layer {
-                Layer::Text(t) if !families.contains(&t.font) => {
+            match &layer.kind {
+                LayerKind::Text(t) if !families.contains(&t.font) => {
                     return Err(Invalid {
                         path: format!("$.layers[{i}].font"),
                         reason: format!("unknown font; this server has {}", families.join(", ")),
                     });
                 }
-                Layer::Text(t) => {
+                LayerKind::Text(t) => {
                     let mut printed = t.text.segments().iter().map(|s| match s {
                         Segment::Literal(l) => l.as_str(),
                         Segment::Tag { default, .. } => default.as_deref().unwrap_or_default(),
@@ -581,7 +946,7 @@ impl Template {
                         return Err(uncovered(format!("$.layers[{i}].text")));
                     }
                 }
-                Layer::Image(l) if !exists(&l.default) => {
+                LayerKind::Image(l) if !exists(&l.default) => {
                     return Err(Invalid {
                         path: format!("$.layers[{i}].default"),
                         reason: format!("no image '{}' on this server", l.default),
@@ -606,6 +971,14 @@ impl Template {
         }
         Ok(())
     }
+}
+
+/// Split and variant names: they appear in usage reports and stop requests.
+fn valid_split_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn valid_name(name: &str) -> bool {
@@ -755,12 +1128,14 @@ mod tests {
         let base = t.canvas.base.as_ref().unwrap();
         assert!(matches!(base.region, Region::Percent { x: 10.0, .. }));
         assert_eq!(t.canvas.background, Some(Color([11, 31, 58, 255])));
-        let (Layer::Shape(shape), Layer::Text(text)) = (&t.layers[0], &t.layers[1]) else {
+        let (LayerKind::Shape(shape), LayerKind::Text(text)) =
+            (&t.layers[0].kind, &t.layers[1].kind)
+        else {
             panic!("layer types");
         };
         assert_eq!(shape.fill, Color([245, 166, 35, 128]));
-        assert_eq!(shape.area.y, Length::Percent(80.0));
-        assert_eq!(text.area.y, Length::Percent(12.5));
+        assert_eq!(t.layers[0].area.y, Length::Percent(80.0));
+        assert_eq!(t.layers[1].area.y, Length::Percent(12.5));
         assert_eq!(text.color, Color([255, 255, 255, 255]));
         // Written back in the document's own notation.
         let back = serde_json::to_value(&t).unwrap();
@@ -783,6 +1158,6 @@ mod tests {
             .remove("region");
         let t = parse_value(&v).unwrap();
         assert_eq!(t.canvas.base.unwrap().region, Region::Full);
-        assert!(matches!(&t.layers[1], Layer::Text(l) if l.color == Color::BLACK));
+        assert!(matches!(&t.layers[1].kind, LayerKind::Text(l) if l.color == Color::BLACK));
     }
 }

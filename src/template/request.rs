@@ -1,12 +1,15 @@
 //! A personalized-image request, decided without I/O: which template the identifier names
 //! (`tpl~name~3`, `tpl~name~draft`, sealed `tpl~name~3~<token>`), whether the fields it
-//! carries may be used (signature, sealed token, open fields), and what every layer then
-//! shows after merge tags, fallbacks and case transforms.
+//! carries may be used (signature, sealed token, open fields), which variant the rules choose,
+//! which layers their conditions show, and what every layer then shows after merge tags,
+//! fallbacks, filters and case transforms.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::fields::{Denylist, Fallback, Field, Segment, Tagged, is_unfilled_tag};
-use super::model::{Case, Layer, Template};
+use super::fields::{Denylist, Fallback, Field, FilterContext, Segment, Tagged, is_unfilled_tag};
+use super::model::{Case, LayerKind, Template};
+use super::rules::{self, BASE, Chosen, Facts, Value};
 use super::signing::{Keys, Refused, unseal, verify};
 
 /// Identifiers of personalized images start with this.
@@ -107,8 +110,19 @@ pub struct Policy<'a> {
     pub covers: &'a dyn Fn(&str) -> bool,
     /// Longest value accepted for any field, in characters, whatever the template says.
     pub max_field_chars: usize,
-    /// Unix seconds, for `exp`.
+    /// Unix seconds: for `exp`, conditions on dates and countdowns.
     pub now: u64,
+}
+
+/// A template's data-set row for this request, as looked up at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row<'a> {
+    /// The template has no data set, or the request no key.
+    None,
+    /// The key names no row: the fields fall back.
+    NotFound,
+    /// The row's values by column; they are the server's own, so trusted.
+    Found(&'a BTreeMap<String, String>),
 }
 
 /// Field values a request may use.
@@ -171,37 +185,64 @@ fn declared(template: &Template, values: BTreeMap<String, String>) -> BTreeMap<S
         .collect()
 }
 
-/// What each layer shows for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What personalization decided for one request.
+#[derive(Debug, Clone)]
 pub struct Personalized {
-    /// Per layer: the text of a text layer, the identifier of an image layer, `None` for
-    /// shapes.
+    /// The document drawn: the chosen variant, with layers whose conditions fail hidden.
+    pub template: Arc<Template>,
+    /// The variant, and the split that assigned it.
+    pub chosen: Chosen,
+    /// Per layer at the time of the request: the text of a text layer, the data of a QR
+    /// code, the identifier of an image layer, `None` for shapes and hidden layers.
     pub layers: Vec<Option<String>>,
     /// Fields whose value was not used, and why (missing fields are not listed).
     pub fallbacks: Vec<(String, Fallback)>,
-    /// The accepted value of each declared field (`None`: its default was used), as one
-    /// string: with the template version it decides every pixel, so it goes in the cache key.
+    /// The accepted value of each declared field (`None`: its default was used), and the
+    /// variant and shown layers when the template has rules or conditions, as one string:
+    /// with the template version it decides every pixel, so it goes in the cache key.
     pub normalized: String,
+    /// The variant and the layers shown, e.g. `retail:1101`; empty for a template without
+    /// variants or conditions. Keys what is drawn once per shape (the underlay).
+    pub shape: String,
+    accepted: BTreeMap<String, Option<String>>,
+    now: i64,
 }
 
-/// Resolves every field once, then fills the layers. `fields` are the template's compiled
-/// fields.
+/// Resolves every field once, chooses the variant and the layers shown, then fills them.
+/// `fields` are the template's compiled fields, `variants` its documents by variant name
+/// ([`BASE`] included), `stopped` its stopped splits and their winners.
 pub fn personalize(
     template: &Template,
     fields: &BTreeMap<String, Field>,
-    inputs: &Inputs,
+    variants: &BTreeMap<String, Arc<Template>>,
+    stopped: &BTreeMap<String, String>,
+    (inputs, row): (&Inputs, Row),
     policy: &Policy,
 ) -> Personalized {
-    let mut accepted: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    let mut accepted: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut states: BTreeMap<&str, Value> = BTreeMap::new();
     let mut fallbacks = Vec::new();
+    let key = template.data.as_ref().map(|d| d.key.as_str());
+    if row == Row::NotFound
+        && let Some(key) = key
+    {
+        fallbacks.push((key.to_string(), Fallback::NoRecord));
+    }
     for (name, field) in fields {
-        let value = inputs.values.get(name).map(String::as_str);
+        let from_row = match row {
+            Row::Found(values) if Some(name.as_str()) != key => values.get(name),
+            _ => None,
+        };
+        let trusted = inputs.trusted || from_row.is_some();
+        let value = from_row
+            .or_else(|| inputs.values.get(name))
+            .map(String::as_str);
         let check = |v: &str| -> Option<Fallback> {
             if v.chars().count() > policy.max_field_chars {
                 Some(Fallback::TooLong)
             } else if is_unfilled_tag(v) {
                 Some(Fallback::Unfilled)
-            } else if !inputs.trusted && policy.denylist.denies(v) {
+            } else if !trusted && policy.denylist.denies(v) {
                 Some(Fallback::Denied)
             } else if !(policy.covers)(v) {
                 Some(Fallback::Uncovered)
@@ -210,60 +251,158 @@ pub fn personalize(
             }
         };
         let (_, why) = field.resolve(value, None, check);
-        match why {
-            None => {
-                accepted.insert(name, value.map(str::trim));
-            }
-            Some(why) => {
-                accepted.insert(name, None);
-                if why != Fallback::Missing {
-                    fallbacks.push((name.clone(), why));
-                }
-            }
+        let state = match why {
+            None => Value::Given(value.map_or("", str::trim)),
+            Some(Fallback::Empty) => Value::Empty,
+            Some(_) => Value::Missing,
+        };
+        accepted.insert(
+            name.clone(),
+            match state {
+                Value::Given(v) => Some(v.to_string()),
+                _ => None,
+            },
+        );
+        states.insert(name, state);
+        if let Some(why) = why
+            && why != Fallback::Missing
+        {
+            fallbacks.push((name.clone(), why));
         }
     }
-    let fill = |text: &Tagged| -> String {
-        let mut out = String::new();
-        for s in text.segments() {
-            match s {
-                Segment::Literal(l) => out.push_str(l),
-                Segment::Tag { field, default } => {
-                    match accepted.get(field.as_str()).copied().flatten() {
-                        Some(v) => out.push_str(v),
-                        None => out.push_str(default.as_deref().unwrap_or_else(|| {
-                            fields.get(field).map_or("", |f| f.spec.default.as_str())
-                        })),
+    let tz = template.tz();
+    let now = policy.now.min(i64::MAX as u64) as i64;
+    let timestamp = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let value = |f: &str| states.get(f).copied().unwrap_or(Value::Missing);
+    let facts = Facts {
+        value: &value,
+        now: timestamp,
+        tz: &tz,
+    };
+    let chosen = rules::choose(&template.rules, &facts, stopped);
+    let drawn = variants
+        .get(&chosen.variant)
+        .cloned()
+        .unwrap_or_else(|| Arc::new(template.clone()));
+    let shown: Vec<bool> = drawn
+        .layers
+        .iter()
+        .map(|l| !l.hidden && l.when.as_ref().is_none_or(|w| rules::holds(w, &facts)))
+        .collect();
+    let conditional = drawn.layers.iter().any(|l| l.when.is_some());
+    let drawn = if shown
+        .iter()
+        .zip(&drawn.layers)
+        .any(|(s, l)| !s && !l.hidden)
+    {
+        let mut t = (*drawn).clone();
+        for (layer, shown) in t.layers.iter_mut().zip(&shown) {
+            layer.hidden = !shown;
+        }
+        Arc::new(t)
+    } else {
+        drawn
+    };
+    let shape = if template.rules.is_empty() && !conditional {
+        String::new()
+    } else {
+        let mask: String = shown.iter().map(|s| if *s { '1' } else { '0' }).collect();
+        format!("{}:{mask}", chosen.variant)
+    };
+    let mut normalized = serde_json::to_string(&accepted).expect("strings serialise");
+    if !shape.is_empty() {
+        normalized.push('\n');
+        normalized.push_str(&shape);
+    }
+    let mut out = Personalized {
+        template: drawn,
+        chosen,
+        layers: Vec::new(),
+        fallbacks,
+        normalized,
+        shape,
+        accepted,
+        now,
+    };
+    out.layers = out.layers_at(fields, 0);
+    out
+}
+
+impl Personalized {
+    /// Whether any field shows a value of the request's (not only defaults).
+    pub fn any_accepted(&self) -> bool {
+        self.accepted.values().any(Option::is_some)
+    }
+
+    /// What each layer shows `seconds` after the request: the frames of a countdown.
+    pub fn layers_at(&self, fields: &BTreeMap<String, Field>, seconds: i64) -> Vec<Option<String>> {
+        let template = &self.template;
+        let tz = template.tz();
+        let cx = FilterContext {
+            locale: template.locale.unwrap_or_default(),
+            tz: &tz,
+            now: jiff::Timestamp::from_second(self.now.saturating_add(seconds))
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        };
+        let fill = |text: &Tagged| -> String {
+            let mut out = String::new();
+            for s in text.segments() {
+                match s {
+                    Segment::Literal(l) => out.push_str(l),
+                    Segment::Tag {
+                        field,
+                        default,
+                        filters,
+                    } => {
+                        let shown = match self.accepted.get(field).and_then(Option::as_deref) {
+                            Some(v) => v,
+                            None => default.as_deref().unwrap_or_else(|| {
+                                fields.get(field).map_or("", |f| f.spec.default.as_str())
+                            }),
+                        };
+                        let filtered = filters
+                            .iter()
+                            .fold(shown.to_string(), |t, f| f.apply(&t, &cx));
+                        out.push_str(&filtered);
                     }
                 }
             }
-        }
-        out
-    };
-    let layers = template
-        .layers
-        .iter()
-        .map(|layer| match layer {
-            _ if layer.hidden() => None,
-            Layer::Text(t) => Some(transform_case(&fill(&t.text), t.case)),
-            Layer::Image(l) => {
-                let chosen = fill(&l.source).trim().to_string();
-                Some(if chosen.is_empty() || chosen.contains("://") {
-                    // Remote pictures are not fetched (no server-side requests to arbitrary
-                    // hosts): the layer's default stands in.
-                    l.default.clone()
-                } else {
-                    chosen
-                })
-            }
-            Layer::Shape(_) => None,
-        })
-        .collect();
-    let normalized = serde_json::to_string(&accepted).expect("strings serialise");
-    Personalized {
-        layers,
-        fallbacks,
-        normalized,
+            out
+        };
+        template
+            .layers
+            .iter()
+            .map(|layer| match &layer.kind {
+                _ if layer.hidden => None,
+                LayerKind::Text(t) => Some(transform_case(&fill(&t.text), t.case)),
+                LayerKind::Qr(q) => Some(fill(&q.data)),
+                LayerKind::Image(l) => {
+                    let chosen = fill(&l.source).trim().to_string();
+                    Some(if chosen.is_empty() || chosen.contains("://") {
+                        // Remote pictures are not fetched (no server-side requests to
+                        // arbitrary hosts): the layer's default stands in.
+                        l.default.clone()
+                    } else {
+                        chosen
+                    })
+                }
+                LayerKind::Shape(_) => None,
+            })
+            .collect()
     }
+}
+
+/// Every variant's document, [`BASE`] included, checked when the template was saved.
+pub fn compile_variants(template: &Template) -> BTreeMap<String, Arc<Template>> {
+    std::iter::once(BASE)
+        .chain(template.variants.keys().map(String::as_str))
+        .filter_map(|name| {
+            template
+                .with_variant(name)
+                .ok()
+                .map(|t| (name.to_string(), Arc::new(t)))
+        })
+        .collect()
 }
 
 /// Applies a text layer's case transform. Title case capitalises the first letter of each
@@ -441,7 +580,14 @@ mod tests {
                     values: q(pairs).into_iter().collect(),
                     trusted,
                 };
-                personalize(&t, &fields, &inputs, p)
+                personalize(
+                    &t,
+                    &fields,
+                    &compile_variants(&t),
+                    &BTreeMap::new(),
+                    (&inputs, Row::None),
+                    p,
+                )
             };
             let all_defaults = run(&[], false);
             assert_eq!(

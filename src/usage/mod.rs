@@ -124,10 +124,13 @@ pub enum Event<'a> {
     Refusal { reason: &'a str },
     /// The request was answered with a fallback image because a limit was hit.
     Overflow,
+    /// A request of a template with variants was answered with this one (`split/variant`
+    /// when a split chose it).
+    Variant { name: &'a str },
 }
 
 /// The rows as CSV: `day,project,template,version,loads,renders,bytes,overflow,fallbacks,
-/// refusals,clients`, the maps written `a=1;b=2`.
+/// refusals,clients,variants`, the maps written `a=1;b=2`.
 pub fn to_csv(rows: &[UsageRow]) -> String {
     fn joined(map: &BTreeMap<String, u64>) -> String {
         map.iter()
@@ -148,6 +151,7 @@ pub fn to_csv(rows: &[UsageRow]) -> String {
         "fallbacks",
         "refusals",
         "clients",
+        "variants",
     ])
     .expect("writing CSV to memory");
     for r in rows {
@@ -163,6 +167,7 @@ pub fn to_csv(rows: &[UsageRow]) -> String {
             joined(&r.fallbacks),
             joined(&r.refusals),
             joined(&r.clients),
+            joined(&r.variants),
         ])
         .expect("writing CSV to memory");
     }
@@ -218,6 +223,16 @@ struct Counters {
     fallbacks: Vec<(String, String, u64)>,
     /// (reason, count).
     refusals: Vec<(String, u64)>,
+    /// (variant, loads).
+    variants: Vec<(String, u64)>,
+}
+
+/// Adds `n` to the count of `label` in a short list.
+fn bump(list: &mut Vec<(String, u64)>, label: &str, n: u64) {
+    match list.iter_mut().find(|(l, _)| l == label) {
+        Some((_, m)) => *m += n,
+        None => list.push((label.into(), n)),
+    }
 }
 
 impl Counters {
@@ -239,13 +254,9 @@ impl Counters {
                     None => self.fallbacks.push((field.into(), reason.into(), 1)),
                 }
             }
-            Event::Refusal { reason } => {
-                match self.refusals.iter_mut().find(|(r, _)| r == reason) {
-                    Some((_, n)) => *n += 1,
-                    None => self.refusals.push((reason.into(), 1)),
-                }
-            }
+            Event::Refusal { reason } => bump(&mut self.refusals, reason, 1),
             Event::Overflow => self.overflow += 1,
+            Event::Variant { name } => bump(&mut self.variants, name, 1),
         }
     }
 
@@ -268,10 +279,10 @@ impl Counters {
             }
         }
         for (reason, n) in other.refusals {
-            match self.refusals.iter_mut().find(|(r, _)| *r == reason) {
-                Some((_, m)) => *m += n,
-                None => self.refusals.push((reason, n)),
-            }
+            bump(&mut self.refusals, &reason, n);
+        }
+        for (variant, n) in other.variants {
+            bump(&mut self.variants, &variant, n);
         }
     }
 
@@ -299,6 +310,9 @@ impl Counters {
         }
         for (reason, n) in &self.refusals {
             push(sql::REFUSAL, reason.clone(), *n);
+        }
+        for (variant, n) in &self.variants {
+            push(sql::VARIANT, variant.clone(), *n);
         }
         for class in ClientClass::ALL {
             push(
@@ -1037,20 +1051,20 @@ mod tests {
         let rows = scripted("2026-03-14", &a, &b, 1);
         assert_eq!(
             to_csv(&rows),
-            "day,project,template,version,loads,renders,bytes,overflow,fallbacks,refusals,clients\n\
-             2026-03-14,default,badge,1,3,1,1750,1,first_name=missing=2;photo=unreadable=1,expired=1,apple_mail=1;gmail=2\n\
-             2026-03-14,emea,emea.badge,2,1,2,2000,0,,bad_signature=2,outlook=1\n"
+            "day,project,template,version,loads,renders,bytes,overflow,fallbacks,refusals,clients,variants\n\
+             2026-03-14,default,badge,1,3,1,1750,1,first_name=missing=2;photo=unreadable=1,expired=1,apple_mail=1;gmail=2,\n\
+             2026-03-14,emea,emea.badge,2,1,2,2000,0,,bad_signature=2,outlook=1,\n"
         );
         let mut odd = empty("2026-03-15", &subject("p", "a \"b\", c", 3));
         odd.refusals = map(&[("x", 1)]);
         assert_eq!(
             to_csv(&[odd]),
-            "day,project,template,version,loads,renders,bytes,overflow,fallbacks,refusals,clients\n\
-             2026-03-15,p,\"a \"\"b\"\", c\",3,0,0,0,0,,x=1,\n"
+            "day,project,template,version,loads,renders,bytes,overflow,fallbacks,refusals,clients,variants\n\
+             2026-03-15,p,\"a \"\"b\"\", c\",3,0,0,0,0,,x=1,,\n"
         );
         assert_eq!(
             to_csv(&[]),
-            "day,project,template,version,loads,renders,bytes,overflow,fallbacks,refusals,clients\n"
+            "day,project,template,version,loads,renders,bytes,overflow,fallbacks,refusals,clients,variants\n"
         );
     }
 
@@ -1063,7 +1077,7 @@ mod tests {
             serde_json::json!({
                 "day": "2026-03-14", "project": "emea", "template": "emea.badge", "version": 2,
                 "loads": 1, "renders": 2, "bytes": 2000, "overflow": 0,
-                "fallbacks": {}, "refusals": {"bad_signature": 2}, "clients": {"outlook": 1}
+                "fallbacks": {}, "refusals": {"bad_signature": 2}, "clients": {"outlook": 1}, "variants": {}
             })
         );
     }

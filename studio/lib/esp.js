@@ -271,22 +271,38 @@ export function parseCsv(text) {
   return rows.filter((r) => !(r.cells.length === 1 && r.cells[0] === ''));
 }
 
-// Whether a value is an email platform's merge tag left unreplaced (fields.rs is_unfilled_tag).
+// Whether a value is an email platform's merge tag left unreplaced (fields.rs is_unfilled_tag),
+// also once or twice percent-encoded (a tag encoded more than the URL needed).
 export function isUnfilledTag(value) {
-  const v = String(value).trim();
+  let v = String(value).trim();
+  for (let i = 0; i < 3; i++) {
+    if (looksLikeTag(v)) return true;
+    let decoded;
+    try { decoded = decodeURIComponent(v).trim(); } catch { return false; }
+    if (decoded === v) return false;
+    v = decoded;
+  }
+  return looksLikeTag(v);
+}
+
+function looksLikeTag(v) {
   const wrapped = (open, close) => v.length > open.length + close.length && v.startsWith(open) && v.endsWith(close);
   const inner = (open, close) => v.slice(open.length, v.length - close.length);
+  const name = (s) => /^[A-Za-z0-9_.-]+$/.test(s);
   // ActiveCampaign: upper-case names only ("%50%" or "100%" are real values).
   const activeCampaign = wrapped('%', '%') && /^[A-Z0-9_]*[A-Z][A-Z0-9_]*$/.test(inner('%', '%'));
-  // Campaign Monitor: `[name,fallback=…]`, or one of its built-in names alone.
-  const campaignMonitor = wrapped('[', ']') && (() => {
+  // Campaign Monitor `[name,fallback=…]` or a built-in name; other bracketed names when
+  // upper-case and three or more long (`[FNAME]`; `[EN]` may be a value).
+  const bracketed = wrapped('[', ']') && (() => {
     const tag = inner('[', ']');
     const at = tag.indexOf(',fallback=');
-    if (at >= 0) return /^[A-Za-z0-9_-]+$/.test(tag.slice(0, at));
-    return ['email', 'firstname', 'lastname', 'fullname'].includes(tag);
+    if (at >= 0) return name(tag.slice(0, at));
+    return ['email', 'firstname', 'lastname', 'fullname'].includes(tag) || /^[A-Z][A-Z0-9_]{2,}$/.test(tag);
   })();
   return wrapped('*|', '|*') || wrapped('{{', '}}') || wrapped('{%', '%}') || wrapped('%%', '%%')
-    || activeCampaign || campaignMonitor;
+    || wrapped('[[', ']]') || (wrapped('{$', '}') && name(inner('{$', '}')))
+    || (wrapped('#{', '}') && name(inner('#{', '}')))
+    || activeCampaign || bracketed;
 }
 
 function isDate(v) {

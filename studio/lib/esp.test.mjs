@@ -125,10 +125,12 @@ test('fallback reasons mirror the server’s checks', () => {
   assert.equal(fallbackReason({}, '*|FNAME|*'), 'unfilled');
   assert.ok(isUnfilledTag('%%First_Name%%') && !isUnfilledTag('100%'));
   // The same cases as fields.rs unfilled_platform_tags_are_recognised.
-  for (const tag of ['%FIRSTNAME%', '[firstname,fallback=]', '[company,fallback=your team]', '[email]']) {
+  for (const tag of ['%FIRSTNAME%', '[firstname,fallback=]', '[company,fallback=your team]', '[email]',
+    '{$name}', '[FNAME]', '#{first_name}', '[[data:firstname:""]]', '%2A%7CFNAME%7C%2A',
+    '%257B%257B%2520first_name%2520%257D%257D']) {
     assert.ok(isUnfilledTag(tag), tag);
   }
-  for (const value of ['%50%', '%Ana%', '[]', '[a, b]', '[Beta]', '[EN]']) {
+  for (const value of ['%50%', '%Ana%', '[]', '[a, b]', '[Beta]', '[EN]', 'C++', 'Barnes & Noble', '50%25', '#{}', '{$}']) {
     assert.ok(!isUnfilledTag(value), value);
   }
 });
