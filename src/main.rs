@@ -178,7 +178,6 @@ enum DataAction {
         #[arg(long, default_value = "default")]
         project: String,
         /// The data set's name.
-        #[arg(long)]
         set: String,
         /// The column that keys the rows (an opaque id, never an address).
         #[arg(long)]
@@ -197,7 +196,7 @@ enum DataAction {
     Delete {
         #[arg(long, default_value = "default")]
         project: String,
-        #[arg(long)]
+        /// The data set's name.
         set: String,
         #[arg(required = true)]
         keys: Vec<String>,
@@ -206,7 +205,7 @@ enum DataAction {
     Drop {
         #[arg(long, default_value = "default")]
         project: String,
-        #[arg(long)]
+        /// The data set's name.
         set: String,
     },
 }

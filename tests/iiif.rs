@@ -215,7 +215,6 @@ fn error_statuses() {
     assert_eq!(status("nothing.png/info.json"), 404);
     assert_eq!(status("nothing/full/max/0/default.jpg"), 404);
     assert_eq!(status("quad.png/full/max/0/default.jp2"), 501);
-    assert_eq!(status("quad.png/full/max/0/default.pdf"), 501);
     assert_eq!(s.request("POST", "quad.png/info.json", &[]).status, 405);
     assert_eq!(s.get(&format!("{}/elsewhere", s.origin())).status, 404);
 }
@@ -301,7 +300,7 @@ fn info_json_document() {
     );
     assert_eq!(
         info["extraFormats"],
-        serde_json::json!(["webp", "gif", "tif"])
+        serde_json::json!(["webp", "gif", "tif", "pdf"])
     );
     // Every size info.json lists can be requested.
     for size in info["sizes"].as_array().unwrap() {

@@ -7,13 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::Server;
-use common::held::{Held, held};
-use tessera::http::AppState;
-
-fn serve(h: &Held) -> Server {
-    let state = AppState::with(h.config.clone(), h.service.clone(), h.clock.clone()).unwrap();
-    Server::in_process(state, h.dir.path())
-}
+use common::held::held;
 
 /// Starts a GET on its own thread.
 fn spawn_get(s: &Arc<Server>, path: &str) -> std::thread::JoinHandle<u16> {
@@ -27,7 +21,7 @@ fn a_full_render_queue_answers_503_with_retry_after() {
         &["coffee.jpg"],
         &["render.threads=1", "render.queue_depth=1"],
     );
-    let s = Arc::new(serve(&h));
+    let s = Arc::new(h.serve());
     let first = spawn_get(&s, "coffee.jpg/full/100,/0/default.jpg");
     h.gate.wait_for_entered(1);
     let second = spawn_get(&s, "coffee.jpg/full/120,/0/default.jpg");
@@ -52,7 +46,7 @@ fn waiting_past_the_deadline_answers_503() {
         &["coffee.jpg"],
         &["render.threads=1", "render.queue_timeout_ms=20"],
     );
-    let s = Arc::new(serve(&h));
+    let s = Arc::new(h.serve());
     let first = spawn_get(&s, "coffee.jpg/full/100,/0/default.jpg");
     h.gate.wait_for_entered(1);
     // The only render slot is held until the gate opens: this one cannot get it in time.

@@ -231,6 +231,8 @@ fn fill_path(path: &str) -> String {
         .replace("{prefix}", "tsk_nothing")
         .replace("{identifier}", "tpl~emea.badge~1")
         .replace("{file}", "x.png")
+        .replace("{set}", "contacts")
+        .replace("{split}", "spring")
 }
 
 #[test]

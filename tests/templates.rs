@@ -7,64 +7,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{Reply, Server, mean_diff};
+use common::mean_diff;
+use common::tpl::{AUTH, SECRET_1, SECRET_2, admin, golden, publish, q, server, signed};
 use image::{DynamicImage, Rgb};
-use tessera::template::signing::{Keys, encode_component, sign};
-
-const ADMIN: &str = "test-admin-token";
-const SECRET_1: &str = "first-secret-first-secret-first-secret";
-const SECRET_2: &str = "second-secret-second-secret-second-secret";
-
-/// Mean absolute difference per channel (0–255) a render may have from its golden image:
-/// the fonts are the repository's own, so only rasterizer or resampler rounding may differ.
-const GOLDEN_TOLERANCE: f64 = 1.0;
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images")
-}
-
-/// Copies the sample pictures templates use into a test root.
-fn pictures(root: &Path) {
-    for f in ["hubble.tif", "avatar-default.png", "astronaut.png"] {
-        std::fs::copy(samples().join(f), root.join(f)).unwrap();
-    }
-}
-
-/// A server with an admin token and two keys (k2 signs; k1 still verifies), plus `args`.
-fn server(args: &[&str]) -> Server {
-    let keys = format!("templates.keys=[\"k2:{SECRET_2}\", \"k1:{SECRET_1}\"]");
-    let token = format!("admin.token=\"{ADMIN}\"");
-    let mut all = vec!["--set", &token, "--set", &keys];
-    all.extend_from_slice(args);
-    Server::start_with(pictures, &all)
-}
-
-const AUTH: (&str, &str) = ("Authorization", "Bearer test-admin-token");
-
-fn admin(s: &Server, method: &str, path: &str, body: &[u8]) -> Reply {
-    s.send(
-        method,
-        &format!("{}/admin/{path}", s.origin()),
-        &[AUTH],
-        body,
-    )
-}
-
-/// Saves `doc` as the draft of `name` and publishes it; returns the version.
-fn publish(s: &Server, name: &str, doc: &serde_json::Value) -> u64 {
-    let put = admin(
-        s,
-        "PUT",
-        &format!("templates/{name}"),
-        doc.to_string().as_bytes(),
-    );
-    assert!(put.status == 201 || put.status == 200, "{}", put.text());
-    let r = admin(s, "POST", &format!("templates/{name}/publish"), b"");
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["version"].as_u64().unwrap()
-}
 
 /// The badge the golden images are made of: plain colours, so a golden PNG stays small.
 fn badge(email: bool) -> serde_json::Value {
@@ -92,28 +37,6 @@ fn badge(email: bool) -> serde_json::Value {
              "circle": true, "box": {"x": 410, "y": 95, "width": 170, "height": 170}}
         ]
     })
-}
-
-fn golden(name: &str, got: &DynamicImage) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.png"));
-    if std::env::var_os("TESSERA_BLESS").is_some() {
-        got.save(&path).unwrap();
-        return;
-    }
-    let want = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let diff = mean_diff(got, &want);
-    eprintln!("golden {name}: mean difference {diff:.3}");
-    assert!(
-        diff <= GOLDEN_TOLERANCE,
-        "{name}: mean difference {diff:.3} from {}",
-        path.display()
-    );
-}
-
-fn q(s: &str) -> String {
-    encode_component(s)
 }
 
 #[test]
@@ -340,23 +263,6 @@ fn the_admin_api_explains_bad_templates() {
     );
     assert_eq!(s.get("tpl~badge~7/info.json").status, 404);
     assert_eq!(s.get("tpl~badge~x/info.json").status, 400);
-}
-
-/// A URL for `path` (below the prefix) with `query` signed by key `id`.
-fn signed(s: &Server, id: &str, secret: &str, path: &str, query: &[(&str, &str)]) -> String {
-    let keys = Keys::new(vec![(id.into(), secret.as_bytes().to_vec())]).unwrap();
-    let mut pairs: Vec<(String, String)> = query
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let prefix = s.base.trim_start_matches(s.origin());
-    let sig = sign(&keys, &format!("{prefix}/{path}"), &pairs);
-    pairs.push(("sig".into(), sig));
-    let query: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", q(k), q(v)))
-        .collect();
-    format!("{path}?{}", query.join("&"))
 }
 
 #[test]

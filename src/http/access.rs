@@ -149,6 +149,25 @@ pub async fn perform<T: Send + 'static>(
     run(state, caller, action, check, target, work).await
 }
 
+/// Checks `capability` before a write's input is read or checked, auditing a refusal as
+/// [`perform`] does: who may not act learns that first, whatever they sent. `perform` then
+/// runs the action.
+pub async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    (project, target): (&str, &str),
+    capability: Capability,
+) -> Result<(), HttpError> {
+    if caller.require(project, capability).is_ok() {
+        return Ok(());
+    }
+    let check = Some((project.to_string(), capability));
+    // The check refuses, so the work never runs; it refuses too should roles change between.
+    let refuse = |_: &Actor| Err(HttpError::input(Code::NotAllowed, "not allowed"));
+    run::<()>(state, caller, action, check, target, refuse).await
+}
+
 /// [`perform`] for an action of no one project (API keys span several): `work` checks what
 /// the caller may do itself; the row names no project.
 pub async fn perform_unscoped<T: Send + 'static>(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::HttpError;
-use super::access::{caller, perform};
+use super::access::{admit, caller, perform};
 use super::respond::no_store;
 use super::state::{AppState, blocking};
 use super::team_admin::project_of;
@@ -83,6 +83,18 @@ pub(super) async fn upload(
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
     let project = project_of(&req)?;
+    let named = format!(
+        "{project}/{}",
+        req.match_info().get("set").unwrap_or_default()
+    );
+    admit(
+        &state,
+        &c,
+        "dataset.upload",
+        (&project, &named),
+        Capability::Upload,
+    )
+    .await?;
     let set = set_of(&req)?;
     let q: UploadQuery = web::Query::<UploadQuery>::from_query(req.query_string())
         .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
@@ -180,8 +192,8 @@ pub(super) async fn info(
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
     let project = project_of(&req)?;
-    let set = set_of(&req)?;
     c.require(&project, Capability::View)?;
+    let set = set_of(&req)?;
     let st = state.clone();
     let found = blocking(move || st.render.templates.datasets.info(&project, &set)).await?;
     let info = found.ok_or_else(not_found)?;
@@ -226,6 +238,18 @@ pub(super) async fn delete_rows(
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
     let project = project_of(&req)?;
+    let named = format!(
+        "{project}/{}",
+        req.match_info().get("set").unwrap_or_default()
+    );
+    admit(
+        &state,
+        &c,
+        "dataset.delete_rows",
+        (&project, &named),
+        Capability::Upload,
+    )
+    .await?;
     let set = set_of(&req)?;
     let Keys { keys } = serde_json::from_slice(&body)
         .map_err(|_| HttpError::input(Code::BadBody, "send {\"keys\": [\"id\", …]}"))?;
@@ -264,6 +288,18 @@ pub(super) async fn drop_set(
 ) -> Result<HttpResponse, HttpError> {
     let c = caller(&req, &state).await?;
     let project = project_of(&req)?;
+    let named = format!(
+        "{project}/{}",
+        req.match_info().get("set").unwrap_or_default()
+    );
+    admit(
+        &state,
+        &c,
+        "dataset.drop",
+        (&project, &named),
+        Capability::Upload,
+    )
+    .await?;
     let set = set_of(&req)?;
     let st = state.clone();
     let target = format!("{project}/{set}");

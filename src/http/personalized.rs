@@ -61,8 +61,12 @@ pub fn query_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `X-Tessera-Refused` and `X-Tessera-Fallbacks` (field names and reasons, never values).
+/// `X-Tessera-Refused`, `X-Tessera-Fallbacks` (field names and reasons, never values) and
+/// `X-Tessera-Variant` (the variant shown, `split/variant` when a split chose).
 pub fn headers(res: &mut HttpResponseBuilder, prepared: &Prepared) {
+    if let Some(variant) = &prepared.variant {
+        res.insert_header(("X-Tessera-Variant", variant.as_str()));
+    }
     if let Some(why) = prepared.refused {
         res.insert_header(("X-Tessera-Refused", why.code()));
     }

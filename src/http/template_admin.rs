@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::HttpError;
-use super::access::{Caller, caller, perform};
+use super::access::{Caller, admit, caller, perform};
 use super::respond::{base_url, no_store};
 use super::state::{AppState, blocking};
 use crate::clock::unix_seconds;
@@ -526,9 +526,24 @@ pub(super) struct StopBody {
 pub(super) async fn stop_split(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<StopBody>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    change_split(req, state, Some(body.into_inner().winner)).await
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    let split = req.match_info().get("split").unwrap_or_default();
+    let target = format!("{}/{split}", n.name);
+    let check = (n.project.as_str(), target.as_str());
+    admit(
+        &state,
+        &c,
+        "template.split_stop",
+        check,
+        Capability::Publish,
+    )
+    .await?;
+    let StopBody { winner } = serde_json::from_slice(&body)
+        .map_err(|_| HttpError::input(Code::BadBody, "send {\"winner\": \"<variant>\"}"))?;
+    change_split(req, state, (c, n), Some(winner)).await
 }
 
 /// Runs a stopped split again.
@@ -536,16 +551,17 @@ pub(super) async fn resume_split(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    change_split(req, state, None).await
+    let c = caller(&req, &state).await?;
+    let n = named(&req)?;
+    change_split(req, state, (c, n), None).await
 }
 
 async fn change_split(
     req: HttpRequest,
     state: web::Data<AppState>,
+    (c, n): (Caller, Named),
     winner: Option<String>,
 ) -> Result<HttpResponse, HttpError> {
-    let c = caller(&req, &state).await?;
-    let n = named(&req)?;
     let split = req
         .match_info()
         .get("split")

@@ -274,8 +274,10 @@ pub fn personalize(
     let now = policy.now.min(i64::MAX as u64) as i64;
     let timestamp = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let value = |f: &str| states.get(f).copied().unwrap_or(Value::Missing);
+    let default = |f: &str| fields.get(f).map(|field| field.spec.default.as_str());
     let facts = Facts {
         value: &value,
+        default: &default,
         now: timestamp,
         tz: &tz,
     };

@@ -220,6 +220,9 @@ pub type When = Vec<Vec<Condition>>;
 /// What conditions are evaluated against.
 pub struct Facts<'a> {
     pub value: &'a dyn Fn(&str) -> Value<'a>,
+    /// A field's default: what is drawn, and what value tests compare, when the request has
+    /// no value.
+    pub default: &'a dyn Fn(&str) -> Option<&'a str>,
     /// The time of the request.
     pub now: jiff::Timestamp,
     /// The template's time zone, for dates without an offset.
@@ -233,15 +236,18 @@ impl Condition {
             Value::Given(v) => Some(v),
             _ => None,
         };
+        // Value tests look at the value drawn: the field's default when the request has none
+        // (a countdown's fixed end, say). Presence tests look at the request alone.
+        let drawn = given.or_else(|| (facts.default)(&self.field).filter(|d| !d.trim().is_empty()));
         let lower = |s: &str| s.to_lowercase();
         match &self.test {
             Test::Exists(b) => given.is_some() == *b,
             Test::Missing(b) => (value == Value::Missing) == *b,
             Test::Empty(b) => (value == Value::Empty) == *b,
-            Test::Equals(want) => given.is_some_and(|v| lower(v) == lower(want)),
-            Test::OneOf(want) => given.is_some_and(|v| want.iter().any(|w| lower(v) == lower(w))),
-            Test::Matches(p) => given.is_some_and(|v| p.0.is_match(v)),
-            Test::Compare(cmp, n) => given
+            Test::Equals(want) => drawn.is_some_and(|v| lower(v) == lower(want)),
+            Test::OneOf(want) => drawn.is_some_and(|v| want.iter().any(|w| lower(v) == lower(w))),
+            Test::Matches(p) => drawn.is_some_and(|v| p.0.is_match(v)),
+            Test::Compare(cmp, n) => drawn
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|v| v.is_finite())
                 .is_some_and(|v| match cmp {
@@ -251,7 +257,7 @@ impl Condition {
                     Cmp::Lte => v <= *n,
                 }),
             Test::Before(m) | Test::After(m) => {
-                let Some(when) = given.and_then(|v| parse_moment(v, facts.tz)) else {
+                let Some(when) = drawn.and_then(|v| parse_moment(v, facts.tz)) else {
                     return false;
                 };
                 let Some(than) = (match m {
@@ -450,9 +456,27 @@ mod tests {
         let value = move |_: &str| v;
         c.holds(&Facts {
             value: &value,
+            default: &|_| None,
             now,
             tz: &tz,
         })
+    }
+
+    #[test]
+    fn value_tests_fall_back_to_the_default_and_presence_tests_do_not() {
+        let tz = jiff::tz::TimeZone::UTC;
+        let value = |_: &str| Value::Missing;
+        let default = |_: &str| Some("2020-01-01T00:00:00Z");
+        let facts = Facts {
+            value: &value,
+            default: &default,
+            now: "2026-01-01T00:00:00Z".parse().unwrap(),
+            tz: &tz,
+        };
+        assert!(cond(r#"{"field":"e","before":"now"}"#).holds(&facts));
+        assert!(cond(r#"{"field":"e","matches":"^2020"}"#).holds(&facts));
+        assert!(cond(r#"{"field":"e","missing":true}"#).holds(&facts));
+        assert!(!cond(r#"{"field":"e","exists":true}"#).holds(&facts));
     }
 
     #[test]
@@ -542,6 +566,7 @@ mod tests {
                 &when,
                 &Facts {
                     value: &value,
+                    default: &|_| None,
                     now: jiff::Timestamp::UNIX_EPOCH,
                     tz: &tz,
                 },
@@ -618,6 +643,7 @@ mod tests {
                 &rules,
                 &Facts {
                     value: &value,
+                    default: &|_| None,
                     now: jiff::Timestamp::UNIX_EPOCH,
                     tz: &tz,
                 },

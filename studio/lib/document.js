@@ -12,7 +12,7 @@
 export const MAX_SIDE = 8192;
 export const FONTS = ['Noto Sans', 'Noto Sans Arabic', 'Noto Sans Hebrew'];
 export const WEIGHTS = [100, 200, 300, 400, 500, 600, 700, 800, 900];
-export const FIELD_KINDS = ['text', 'number', 'date', 'url'];
+export const FIELD_KINDS = ['text', 'number', 'date', 'datetime', 'url'];
 // Longest value of any field whatever the template says (templates.max_field_chars).
 export const MAX_FIELD_CHARS = 256;
 
@@ -23,7 +23,7 @@ export const DEFAULTS = {
   field: { kind: 'text', max_length: 64, open: false, default: '' },
 };
 
-export const TYPE_LABEL = { text: 'Text', image: 'Picture', shape: 'Shape' };
+export const TYPE_LABEL = { text: 'Text', image: 'Picture', shape: 'Shape', qr: 'QR code' };
 
 const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 
@@ -238,6 +238,7 @@ export function layerSummary(layer) {
   if (layer.type === 'text') return cut(String(layer.text ?? ''));
   if (layer.type === 'image') return cut(String(layer.source ?? ''));
   if (layer.type === 'shape') return `${layer.shape || 'rect'} ${layer.fill || ''}`.trim();
+  if (layer.type === 'qr') return cut(String(layer.data ?? ''));
   return '';
 }
 

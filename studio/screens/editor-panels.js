@@ -88,7 +88,7 @@ function registry(ed) {
 // Readers and writers for the document's kinds of values.
 // An empty box leaves the key out: the server's default, or its "missing" error on its control.
 // How the kinds of fields read in the Kind menu.
-const KIND_LABEL = { text: 'text', number: 'number', date: 'date (YYYY-MM-DD)', url: 'url (a picture)' };
+const KIND_LABEL = { text: 'text', number: 'number', date: 'date (YYYY-MM-DD)', datetime: 'date and time', url: 'url (a picture)' };
 const number = (s) => (String(s).trim() === '' ? undefined : Number(s));
 const optionalText = (s) => (String(s).trim() === '' ? undefined : s);
 // A box side: a number of px, or "N%" kept as written; anything else goes to the server as
@@ -190,7 +190,7 @@ export function layersPanel(ed) {
         if (next >= 0 && next < ed.doc.layers.length) { ed.select(next); focusPick(next); }
       },
     },
-    h('span', { class: `ed-kind ${layer.type}`, 'aria-hidden': 'true' }, { text: 'T', image: 'P', shape: 'S' }[layer.type] || '?'),
+    h('span', { class: `ed-kind ${layer.type}`, 'aria-hidden': 'true' }, { text: 'T', image: 'P', shape: 'S', qr: 'Q' }[layer.type] || '?'),
     h('span', { class: 'ed-layer-text' },
       h('span', { class: 'ed-layer-name' }, label),
       h('small', { id: `ed-layer-sum-${i}`, 'aria-hidden': 'true' }, layer.name ? `${D.TYPE_LABEL[layer.type] || ''} · ${D.layerSummary(layer)}` : D.layerSummary(layer))));

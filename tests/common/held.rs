@@ -7,7 +7,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tessera::clock::FixedClock;
 use tessera::config::{Config, Overrides};
+use tessera::http::AppState;
 use tessera::render::{RenderHooks, RenderService};
+
+use super::Server;
 
 /// Holds every render at its start until opened; counts how many got there.
 #[derive(Default)]
@@ -91,5 +94,18 @@ pub fn held(samples: &[&str], settings: &[&str]) -> Held {
         gate,
         clock,
         dir,
+    }
+}
+
+impl Held {
+    /// Serves this service over HTTP from the test process, on the held clock.
+    pub fn serve(&self) -> Server {
+        let state = AppState::with(
+            self.config.clone(),
+            self.service.clone(),
+            self.clock.clone(),
+        )
+        .unwrap();
+        Server::in_process(state, self.dir.path())
     }
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
 pub mod held;
+pub mod tpl;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
