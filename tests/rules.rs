@@ -345,16 +345,7 @@ fn data_sets_fill_fields_by_recipient_id_and_changes_render_anew() {
 
 /// Runs `tessera` over `dir` and returns (success, stdout, stderr).
 fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .arg("--root")
-        .arg(dir.join("root"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
+    let out = common::run_tessera(dir, args);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }

@@ -266,6 +266,24 @@ impl DiskCache {
         Ok(cache)
     }
 
+    /// Takes the entries of `group` that `select` picks out of the index; returns the
+    /// group's folder and their paths (the files are the caller's to remove).
+    fn unindex(&self, group: &str, select: impl Fn(&Path) -> bool) -> (PathBuf, Vec<PathBuf>) {
+        let shard = &group[..2.min(group.len())];
+        let folder = PathBuf::from(shard).join(group);
+        let mut index = self.index.lock().expect("cache index");
+        let victims: Vec<PathBuf> = index
+            .entries
+            .keys()
+            .filter(|p| p.starts_with(&folder) && select(p))
+            .cloned()
+            .collect();
+        for v in &victims {
+            index.remove(v);
+        }
+        (folder, victims)
+    }
+
     fn entries_dir(&self) -> PathBuf {
         self.dir.join("entries")
     }
@@ -413,19 +431,7 @@ impl DerivativeCache for DiskCache {
     }
 
     fn purge_group(&self, group: &str) -> Result<u64, CacheError> {
-        let shard = &group[..2.min(group.len())];
-        let folder = PathBuf::from(shard).join(group);
-        let mut index = self.index.lock().expect("cache index");
-        let victims: Vec<PathBuf> = index
-            .entries
-            .keys()
-            .filter(|p| p.starts_with(&folder))
-            .cloned()
-            .collect();
-        for v in &victims {
-            index.remove(v);
-        }
-        drop(index);
+        let (folder, victims) = self.unindex(group, |_| true);
         match std::fs::remove_dir_all(self.entries_dir().join(&folder)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
@@ -434,24 +440,11 @@ impl DerivativeCache for DiskCache {
     }
 
     fn purge_prefixed(&self, group: &str, prefixes: &[String]) -> Result<u64, CacheError> {
-        let shard = &group[..2.min(group.len())];
-        let folder = PathBuf::from(shard).join(group);
-        let mut index = self.index.lock().expect("cache index");
-        let victims: Vec<PathBuf> = index
-            .entries
-            .keys()
-            .filter(|p| {
-                p.starts_with(&folder)
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| prefixes.iter().any(|x| n.starts_with(x.as_str())))
-            })
-            .cloned()
-            .collect();
-        for v in &victims {
-            index.remove(v);
-        }
-        drop(index);
+        let (_, victims) = self.unindex(group, |p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| prefixes.iter().any(|x| n.starts_with(x.as_str())))
+        });
         for v in &victims {
             match std::fs::remove_file(self.entries_dir().join(v)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::HttpError;
-use super::access::{admit, caller, perform};
+use super::access::{Caller, admit, caller, perform};
 use super::respond::no_store;
 use super::state::{AppState, blocking};
 use super::team_admin::project_of;
@@ -28,6 +28,23 @@ fn set_of(req: &HttpRequest) -> Result<String, HttpError> {
         ));
     }
     Ok(name.to_string())
+}
+
+/// The caller, project and set of a write to a data set: the role is checked (a refusal
+/// audited) before anything else about the request.
+async fn writer(
+    req: &HttpRequest,
+    state: &AppState,
+    action: &'static str,
+) -> Result<(Caller, String, String), HttpError> {
+    let c = caller(req, state).await?;
+    let project = project_of(req)?;
+    let named = format!(
+        "{project}/{}",
+        req.match_info().get("set").unwrap_or_default()
+    );
+    admit(state, &c, action, (&project, &named), Capability::Upload).await?;
+    Ok((c, project, set_of(req)?))
 }
 
 /// A table that cannot be applied, as an answer: every bad row by line, on one line.
@@ -81,21 +98,7 @@ pub(super) async fn upload(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
-    let c = caller(&req, &state).await?;
-    let project = project_of(&req)?;
-    let named = format!(
-        "{project}/{}",
-        req.match_info().get("set").unwrap_or_default()
-    );
-    admit(
-        &state,
-        &c,
-        "dataset.upload",
-        (&project, &named),
-        Capability::Upload,
-    )
-    .await?;
-    let set = set_of(&req)?;
+    let (c, project, set) = writer(&req, &state, "dataset.upload").await?;
     let q: UploadQuery = web::Query::<UploadQuery>::from_query(req.query_string())
         .map_err(|e| HttpError::input(Code::BadBody, e.to_string()))?
         .into_inner();
@@ -236,21 +239,7 @@ pub(super) async fn delete_rows(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    let c = caller(&req, &state).await?;
-    let project = project_of(&req)?;
-    let named = format!(
-        "{project}/{}",
-        req.match_info().get("set").unwrap_or_default()
-    );
-    admit(
-        &state,
-        &c,
-        "dataset.delete_rows",
-        (&project, &named),
-        Capability::Upload,
-    )
-    .await?;
-    let set = set_of(&req)?;
+    let (c, project, set) = writer(&req, &state, "dataset.delete_rows").await?;
     let Keys { keys } = serde_json::from_slice(&body)
         .map_err(|_| HttpError::input(Code::BadBody, "send {\"keys\": [\"id\", …]}"))?;
     let st = state.clone();
@@ -286,21 +275,7 @@ pub(super) async fn drop_set(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
-    let c = caller(&req, &state).await?;
-    let project = project_of(&req)?;
-    let named = format!(
-        "{project}/{}",
-        req.match_info().get("set").unwrap_or_default()
-    );
-    admit(
-        &state,
-        &c,
-        "dataset.drop",
-        (&project, &named),
-        Capability::Upload,
-    )
-    .await?;
-    let set = set_of(&req)?;
+    let (c, project, set) = writer(&req, &state, "dataset.drop").await?;
     let st = state.clone();
     let target = format!("{project}/{set}");
     let pid = project.clone();

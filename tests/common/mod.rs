@@ -264,7 +264,18 @@ pub fn mean_diff(a: &DynamicImage, b: &DynamicImage) -> f64 {
 /// Runs the `tessera` binary with `args` over `dir/root`, `dir/data` and `dir/cache` (the
 /// layout [`Server::start_in`] uses), asserts it succeeded and returns its standard output.
 pub fn tessera(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let out = run_tessera(dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the `tessera` binary like [`tessera`], whether or not it succeeds.
+pub fn run_tessera(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
         .arg("--root")
         .arg(dir.join("root"))
@@ -273,11 +284,5 @@ pub fn tessera(dir: &Path, args: &[&str]) -> String {
         .arg("--cache-dir")
         .arg(dir.join("cache"))
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        .unwrap()
 }
