@@ -142,3 +142,44 @@ fn a_draft_preview_is_never_its_published_twin() {
     assert_ne!(published.header("etag"), draft.header("etag"));
     assert_ne!(published.body, draft.body, "the draft is watermarked");
 }
+
+/// Issue 13 (CI of the first try): `tessera data upload --set NAME` named its data set with the
+/// flag every subcommand uses for settings; clap refused the whole subcommand.
+#[test]
+fn every_data_subcommand_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["list", "upload", "delete", "drop"] {
+        let out = common::run_tessera(dir.path(), &["data", sub, "--help"]);
+        assert!(
+            out.status.success(),
+            "data {sub}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Issue 13 (found by tests/rules.rs): a condition on a date field that the request left to its
+/// default (a countdown's fixed end) never held, so the expiry variant never came.
+#[test]
+fn conditions_read_a_fields_default() {
+    use tessera::template::model::parse_template;
+    use tessera::template::rules::{Facts, Value};
+    let t = parse_template(
+        br##"{"canvas": {"width": 10, "height": 10, "background": "#fff"},
+          "fields": {"ends": {"kind": "datetime", "default": "2020-01-01T00:00:00Z"}},
+          "layers": [{"type": "shape", "name": "s", "shape": "rect", "fill": "#000",
+                      "box": {"x": 0, "y": 0, "width": 1, "height": 1},
+                      "when": [[{"field": "ends", "before": "now"}]]}]}"##,
+    )
+    .unwrap();
+    let when = t.layers[0].when.as_ref().unwrap();
+    let value = |_: &str| Value::Missing;
+    let default = |f: &str| t.fields.get(f).map(|s| s.default.as_str());
+    let facts = Facts {
+        value: &value,
+        default: &default,
+        now: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        tz: &jiff::tz::TimeZone::UTC,
+    };
+    assert!(tessera::template::rules::holds(when, &facts));
+}

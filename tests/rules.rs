@@ -424,6 +424,20 @@ fn the_cli_uploads_data_sets_and_seals_lists_without_half_files() {
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
     assert_eq!(rows.iter().map(|r| &r[0]).collect::<Vec<_>>(), ["7", "9"]);
     assert_eq!(s.get(&rows[1][2]).status, 200);
+    // The API likewise: refused with every bad line, or with them left out and named.
+    let list = std::fs::read(&input).unwrap();
+    let refused = admin(&s, "POST", "templates/plain/versions/1/seal", &list);
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(refused.text().contains("line 3") && refused.text().contains("line 5"));
+    let skipped = admin(
+        &s,
+        "POST",
+        "templates/plain/versions/1/seal?skip_bad_rows=true",
+        &list,
+    );
+    assert_eq!(skipped.status, 200, "{}", skipped.text());
+    assert_eq!(skipped.header("x-tessera-skipped-lines"), "3, 5");
+    assert_eq!(skipped.text().lines().count(), 3, "the header and two rows");
 }
 
 /// A line of text in a plain box: the countdown and the still it is compared with.

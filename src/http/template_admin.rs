@@ -758,6 +758,9 @@ pub(super) async fn sign_url(
 pub(super) struct SealQuery {
     request: Option<String>,
     exp: Option<u64>,
+    /// Leave bad rows out (their lines in `X-Tessera-Skipped-Lines`) instead of refusing.
+    #[serde(default)]
+    skip_bad_rows: bool,
 }
 
 /// A CSV of recipients (a header row naming fields; other columns pass through) → the same
@@ -772,7 +775,7 @@ pub(super) async fn seal_list(
     let n = named(&req)?;
     let v = version_of(&req)?;
     let request = image_request(query.request.as_deref())?;
-    let exp = query.exp;
+    let (exp, skip) = (query.exp, query.skip_bad_rows);
     if exp.is_some_and(|e| e <= state.render.unix_now()) {
         return Err(HttpError::input(Code::Expired, "exp is in the past"));
     }
@@ -799,19 +802,33 @@ pub(super) async fn seal_list(
                 request: &request,
                 exp,
             };
-            let sealed = seal_csv(&job, &body[..], false).map_err(|e| match e {
+            let sealed = seal_csv(&job, &body[..], skip).map_err(|e| match e {
                 BatchError::Table(t) => super::datasets::refused(t),
                 e => e.into(),
             })?;
             let rows = sealed.rows;
-            // Counts only: the rows are personal data.
-            tracing::info!(rows, "sealed a recipient list");
-            Ok((sealed.csv, json!({ "rows": rows, "exp": exp })))
+            let skipped = sealed.skipped.len() + sealed.more_skipped;
+            // Counts and line numbers only: the rows are personal data.
+            tracing::info!(rows, skipped, "sealed a recipient list");
+            let mut lines: Vec<String> = sealed
+                .skipped
+                .iter()
+                .take(100)
+                .map(|b| b.line.to_string())
+                .collect();
+            if skipped > lines.len() {
+                lines.push(format!("and {} more", skipped - lines.len()));
+            }
+            let detail = json!({ "rows": rows, "skipped": skipped, "exp": exp });
+            Ok(((sealed.csv, lines), detail))
         },
     )
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("text/csv; charset=utf-8")
-        .body(csv))
+    let (csv, skipped_lines) = csv;
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if !skipped_lines.is_empty() {
+        res.insert_header(("X-Tessera-Skipped-Lines", skipped_lines.join(", ")));
+    }
+    Ok(res.content_type("text/csv; charset=utf-8").body(csv))
 }

@@ -905,12 +905,31 @@ impl Template {
     /// Checks what needs the server's fonts and images: every text layer's font is one of
     /// `families`, `covers` can draw every character the template itself prints (its literal
     /// text, tag defaults and field defaults), and `exists` says yes to the base image and
-    /// every image layer's default.
+    /// every image layer's default — in the template as written and in each variant.
     pub fn check_resources(
         &self,
         families: &[String],
         covers: impl Fn(&str) -> bool,
         exists: impl Fn(&str) -> bool,
+    ) -> Result<(), Invalid> {
+        self.check_drawn(families, &covers, &exists)?;
+        for name in self.variants.keys() {
+            let drawn = self.with_variant(name)?;
+            drawn
+                .check_drawn(families, &covers, &exists)
+                .map_err(|e| Invalid {
+                    path: format!("$.variants.{name} → {}", e.path),
+                    reason: e.reason,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn check_drawn(
+        &self,
+        families: &[String],
+        covers: &dyn Fn(&str) -> bool,
+        exists: &dyn Fn(&str) -> bool,
     ) -> Result<(), Invalid> {
         let uncovered = |path: String| Invalid {
             path,
@@ -942,7 +961,7 @@ impl Template {
                         Segment::Literal(l) => l.as_str(),
                         Segment::Tag { default, .. } => default.as_deref().unwrap_or_default(),
                     });
-                    if !printed.all(&covers) {
+                    if !printed.all(covers) {
                         return Err(uncovered(format!("$.layers[{i}].text")));
                     }
                 }
@@ -1109,6 +1128,22 @@ mod tests {
         let no_there = |s: &str| !s.contains("there");
         let err = t.check_resources(&families, no_there, all);
         assert_eq!(err.unwrap_err().path, "$.fields.name.default");
+        // What a variant draws instead is checked too.
+        let mut v = badge();
+        v["layers"][1]["name"] = json!("greeting");
+        v["variants"] = json!({"spring": {"base": {"identifier": "gone", "region": "full"},
+                                          "layers": {"greeting": {"font": "Inter"}}}});
+        let t = parse_value(&v).unwrap();
+        let err = t.check_resources(&families, all, |id| id != "gone");
+        assert_eq!(
+            err.unwrap_err().path,
+            "$.variants.spring → $.canvas.base.identifier"
+        );
+        let err = t.check_resources(&families, all, all);
+        assert_eq!(
+            err.unwrap_err().path,
+            "$.variants.spring → $.layers[1].font"
+        );
     }
 
     #[test]
