@@ -231,6 +231,47 @@ fn sources_over_the_pixel_limit_are_refused_from_the_header() {
 }
 
 #[test]
+fn tiled_sources_past_the_pixel_limit_are_served_a_window_at_a_time() {
+    // 512x512 = 262144 pixels, over a limit of 100000: as a flat PNG it is refused; as a tiled
+    // pyramid (levels 512, 256, 128, 64) every request that decodes at most 100000 is served.
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images");
+    let s = Server::start_with(
+        |root| {
+            for f in ["astronaut.png", "astronaut-pyramid.tif"] {
+                std::fs::copy(from.join(f), root.join(f)).unwrap();
+            }
+        },
+        &[
+            "--set",
+            "source.max_pixels=100000",
+            "--set",
+            "image.max_area=65536",
+        ],
+    );
+    assert_eq!(s.get("astronaut.png/info.json").status, 501);
+    let info = s.get("astronaut-pyramid.tif/info.json");
+    assert_eq!(info.status, 200, "{}", info.text());
+    assert_eq!(info.json()["width"], 512);
+    for ok in [
+        "astronaut-pyramid.tif/0,0,256,256/256,/0/default.jpg", // a full-resolution tile
+        "astronaut-pyramid.tif/full/128,/0/default.jpg",        // a smaller level
+        "astronaut-pyramid.tif/full/max/0/default.jpg",         // 256x256 (maxArea) from level 256
+    ] {
+        let r = s.get(ok);
+        assert_eq!(r.status, 200, "{ok}: {}", r.text());
+    }
+    // A 300-pixel-wide strip needs the full-resolution level: 512x200 = 102400 pixels decoded.
+    let big = s.get("astronaut-pyramid.tif/0,0,512,200/300,/0/default.jpg");
+    assert_eq!(big.status, 501, "{}", big.text());
+    assert_eq!(big.header("x-tessera-error"), "source_too_large");
+    assert!(
+        big.text().contains("decodes 102400 pixels"),
+        "{}",
+        big.text()
+    );
+}
+
+#[test]
 fn identifiers_cannot_leave_the_root() {
     let s = Server::start_with(
         |root| {

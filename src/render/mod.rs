@@ -34,7 +34,7 @@ use crate::pipeline::admission::{Admission, estimated_bytes};
 use crate::pipeline::pool::RenderPool;
 use crate::pipeline::{RenderOptions, Rendered};
 use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
-use crate::source::{FileStore, Level, SourceInfo, SourceStore, StoredSource};
+use crate::source::{FileStore, Level, SourceError, SourceInfo, SourceStore, StoredSource};
 use crate::store::templates::TemplateStore;
 use crate::store::{Asset, Catalogue, Sources};
 use crate::team::split_qualified;
@@ -295,6 +295,12 @@ impl RenderService {
                 let read = pyramid.as_deref().unwrap_or(src);
                 let plan = plan::plan(request, src.width, src.height, &self.limits)?
                     .with_resolution(&read.resolutions(), read.is_tiled());
+                // A tiled source may be any size; what one request decodes may not.
+                let limit = self.sources.max_pixels();
+                if plan.decoded_pixels() > limit {
+                    let pixels = plan.decoded_pixels();
+                    return Err(SourceError::DecodeTooLarge { pixels, limit }.into());
+                }
                 let modified = src.modified;
                 let job = Job::Source {
                     asset,
@@ -675,7 +681,7 @@ pub fn purge(
     identifier: &str,
 ) -> Result<u64, RenderError> {
     if let Some(id) = TemplateId::parse(identifier) {
-        let id = id.map_err(crate::source::SourceError::BadIdentifier)?;
+        let id = id.map_err(SourceError::BadIdentifier)?;
         return Ok(cache.purge_group(&template_group(&id.name))?);
     }
     let mut groups = Vec::new();
@@ -686,7 +692,7 @@ pub fn purge(
         groups.push(a.content_hash.clone());
     }
     if groups.is_empty() {
-        return Err(crate::source::SourceError::NotFound.into());
+        return Err(SourceError::NotFound.into());
     }
     groups.dedup();
     let mut n = 0;

@@ -31,6 +31,10 @@ pub enum SourceError {
         pixels: u64,
         limit: u64,
     },
+    #[error(
+        "this request decodes {pixels} pixels of the source, over this server's limit of {limit}; ask for a smaller region or size"
+    )]
+    DecodeTooLarge { pixels: u64, limit: u64 },
     #[error("source is not a supported image: {0}")]
     Unsupported(String),
     #[error("source could not be read: {0}")]
@@ -49,7 +53,9 @@ impl Coded for SourceError {
         match self {
             SourceError::BadIdentifier(_) => Code::BadIdentifier,
             SourceError::NotFound => Code::NotFound,
-            SourceError::TooLarge { .. } => Code::SourceTooLarge,
+            SourceError::TooLarge { .. } | SourceError::DecodeTooLarge { .. } => {
+                Code::SourceTooLarge
+            }
             SourceError::Unsupported(_) => Code::UnsupportedSource,
             SourceError::Unreadable(_) => Code::UnreadableSource,
         }
@@ -212,8 +218,10 @@ fn probe_decoder(
     Ok((w, h, orientation, pixel_format))
 }
 
-/// Reads the header of the source at `at`: format, oriented size, orientation. Refuses
-/// sources larger than `max_pixels` here, before any pixel is decoded.
+/// Reads the header of the source at `at`: format, oriented size, orientation. Refuses flat
+/// sources larger than `max_pixels` here, before any pixel is decoded: they are decoded
+/// whole. Tiled sources of any size pass; each request reads only the window it needs, and
+/// the render service holds that window to the same limit.
 pub fn probe(
     store: &dyn SourceStore,
     at: &Locator,
@@ -244,7 +252,7 @@ pub fn probe(
         }
     };
     let pixels = w as u64 * h as u64;
-    if pixels > max_pixels {
+    if pixels > max_pixels && levels.is_empty() {
         return Err(SourceError::TooLarge {
             width: w,
             height: h,

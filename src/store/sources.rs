@@ -67,6 +67,11 @@ impl Sources {
         }
     }
 
+    /// The most pixels one source (flat) or one request (tiled) may decode.
+    pub fn max_pixels(&self) -> u64 {
+        self.max_pixels
+    }
+
     /// Where the sources' bytes are.
     pub fn store(&self) -> &Arc<dyn SourceStore> {
         &self.store
