@@ -8,6 +8,7 @@
 //! - [`dataset`]: recipient tables (CSV, JSON) read with every bad row's line — pure code.
 //! - [`overlay`]: drawing a template (text, pictures, shapes) into the canvas IIIF renders.
 //! - [`pyramid`]: pyramid derivatives of large flat sources.
+//! - [`jpeg`]: JPEG in the DCT domain — stored tiles joined without decoding pixels; pure code.
 //! - [`render`]: the render service — one path from a resolved request (image or template)
 //!   to bytes: plan, cache key, coalescing, admission, render threads, cache write.
 //! - [`http`]: the actix-web edge; handlers only translate.
@@ -32,6 +33,7 @@ pub mod error;
 pub mod http;
 pub mod iiif;
 pub mod ingest;
+pub mod jpeg;
 pub mod metrics;
 pub mod overlay;
 pub mod pipeline;

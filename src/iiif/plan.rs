@@ -310,18 +310,16 @@ impl Plan {
         }
     }
 
-    /// When the output is exactly one stored tile of the chosen resolution — the region maps
-    /// onto a whole `tile`-sized tile without rounding, nothing is scaled, rotated, mirrored or
-    /// recoloured, and the format is JPEG — that tile's (column, row): its stored bytes are the
-    /// answer.
-    pub fn stored_tile(&self, (tw, th): (u32, u32)) -> Option<(u32, u32)> {
+    /// When the output is exactly the stored pixels of a window of the chosen tiled
+    /// resolution — the region maps onto whole pixels of it without rounding, nothing is
+    /// scaled, rotated, mirrored or recoloured, and the format is JPEG — that window: stored
+    /// JPEG tiles can then be handed out or joined as they are (see [`crate::jpeg`]).
+    pub fn stored_window(&self) -> Option<Rect> {
         if !self.read.tiled
             || self.degrees != 0.0
             || self.mirror
             || self.quality != Quality::Default
             || self.format != Format::Jpg
-            || tw == 0
-            || th == 0
         {
             return None;
         }
@@ -330,13 +328,11 @@ impl Plan {
         let (sw, sh) = self.source;
         let c = self.crop;
         let exact = |v: u32, r: u32, s: u32, at: u32| v as u64 * r as u64 == at as u64 * s as u64;
-        let aligned =
-            win.x.is_multiple_of(tw) && win.y.is_multiple_of(th) && (win.w, win.h) == (tw, th);
         let maps = exact(c.x, rw, sw, win.x)
             && exact(c.x + c.w, rw, sw, win.x + win.w)
             && exact(c.y, rh, sh, win.y)
             && exact(c.y + c.h, rh, sh, win.y + win.h);
-        (aligned && maps && self.scaled == (tw, th)).then_some((win.x / tw, win.y / th))
+        (maps && self.scaled == (win.w, win.h)).then_some(win)
     }
 
     /// The size of the delivered image, after rotation.
@@ -716,7 +712,7 @@ mod tests {
     }
 
     #[test]
-    fn tile_exact_requests_name_their_stored_tile() {
+    fn requests_for_stored_pixels_name_their_window() {
         let levels = [
             (6000, 4000),
             (3000, 2000),
@@ -724,31 +720,45 @@ mod tests {
             (750, 500),
             (375, 250),
         ];
-        let tile = |url: &str| {
+        let window = |url: &str| {
             ok(url, 6000, 4000)
                 .with_resolution(&levels, true)
-                .stored_tile((512, 512))
+                .stored_window()
+                .map(|r| (r.x, r.y, r.w, r.h))
         };
-        assert_eq!(tile("512,1024,512,512/512,/0/default.jpg"), Some((1, 2)));
-        assert_eq!(tile("0,0,512,512/max/0/default.jpg"), Some((0, 0)));
-        assert_eq!(tile("2048,0,2048,2048/512,/0/default.jpg"), Some((1, 0))); // level 2
-        assert_eq!(tile("512,1024,512,512/512,/0/color.jpg"), Some((1, 2)));
+        let stored = [
+            ("512,1024,512,512/512,/0/default.jpg", (512, 1024, 512, 512)),
+            ("0,0,512,512/max/0/default.jpg", (0, 0, 512, 512)),
+            ("2048,0,2048,2048/512,/0/default.jpg", (512, 0, 512, 512)), // level 2
+            ("512,1024,512,512/256,/0/default.jpg", (256, 512, 256, 256)), // level 1
+            ("512,1024,512,512/512,/0/color.jpg", (512, 1024, 512, 512)),
+            (
+                "5632,3584,368,416/max/0/default.jpg",
+                (5632, 3584, 368, 416),
+            ), // an edge tile
+            ("512,1024,511,512/511,/0/default.jpg", (512, 1024, 511, 512)),
+            (
+                "4096,2048,1904,1952/476,/0/default.jpg",
+                (1024, 512, 476, 488),
+            ), // level 2 edge
+        ];
+        for (url, w) in stored {
+            assert_eq!(window(url), Some(w), "{url}");
+        }
         // Anything that changes the pixels or the format is rendered.
         for url in [
             "512,1024,512,512/512,/0/default.png",
             "512,1024,512,512/512,/90/default.jpg",
             "512,1024,512,512/512,/!0/default.jpg",
             "512,1024,512,512/512,/0/gray.jpg",
-            "512,1024,512,512/256,/0/default.jpg",
-            "512,1024,511,512/511,/0/default.jpg",
-            "500,1024,512,512/512,/0/default.jpg",
-            "5632,3584,368,416/max/0/default.jpg", // an edge tile: stored padded to 512
+            "512,1024,512,512/300,/0/default.jpg",
+            "2048,0,2047,2048/512,/0/default.jpg",
         ] {
-            assert_eq!(tile(url), None, "{url}");
+            assert_eq!(window(url), None, "{url}");
         }
         let untiled =
             ok("512,1024,512,512/512,/0/default.jpg", 6000, 4000).with_resolution(&levels, false);
-        assert_eq!(untiled.stored_tile((512, 512)), None);
+        assert_eq!(untiled.stored_window(), None);
     }
 
     /// The canonical form is itself a valid request that plans to the same work.

@@ -71,7 +71,8 @@ impl Coded for PipelineError {
 pub struct RenderOptions {
     pub filter: Filter,
     pub encode: EncodeOptions,
-    /// Answer requests that are exactly one stored JPEG tile with its bytes.
+    /// Answer requests that are exactly stored JPEG pixels with the stored tiles' bytes, one
+    /// tile as is or several joined in the DCT domain.
     pub jpeg_passthrough: bool,
     /// Most bytes a decoder may allocate for one image.
     pub max_decode_bytes: u64,
@@ -168,15 +169,21 @@ pub fn read_region(
     transform(decoded, &plan, options.filter)
 }
 
-/// The stored JPEG tile that is exactly the plan's output, when there is one.
+/// The plan's output made of stored JPEG tiles without decoding them, when it can be.
 fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
-    let Some(level) = source.info.levels.get(plan.read.resolution) else {
+    let (Some(level), Some(w)) = (
+        source.info.levels.get(plan.read.resolution),
+        plan.stored_window(),
+    ) else {
         return Ok(None);
     };
-    match plan.stored_tile((level.tile_width, level.tile_height)) {
-        Some((col, row)) => Ok(tiled::stored_jpeg(source.open()?, level, col, row)?),
-        None => Ok(None),
-    }
+    let window = tiled::Window {
+        x: w.x,
+        y: w.y,
+        w: w.w,
+        h: w.h,
+    };
+    Ok(tiled::stored_jpeg(source.open()?, level, window)?)
 }
 
 /// Every stage between decode and encode, on the pixels the decode stage read: the whole

@@ -455,7 +455,13 @@ mod tests {
             TileCompression::Jpeg { quality: 90 },
         );
         let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
-        let bytes = tiled::stored_jpeg(file(&path), &levels[0], 1, 1)
+        let one = Window {
+            x: 256,
+            y: 256,
+            w: 256,
+            h: 256,
+        };
+        let bytes = tiled::stored_jpeg(file(&path), &levels[0], one)
             .unwrap()
             .unwrap();
         let tile = image::load_from_memory(&bytes).unwrap().to_rgb8();
@@ -465,5 +471,33 @@ mod tests {
             (p[0] as i32 - 10).abs() <= 6 && (p[1] as i32 - 20).abs() <= 6,
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn windows_of_several_stored_tiles_are_joined_with_their_pixels() {
+        let (_d, path, _) = write(
+            DynamicImage::ImageRgb8(gradient(600, 600)),
+            256,
+            TileCompression::Jpeg { quality: 90 },
+        );
+        let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
+        for (level, window) in [
+            (0, (0, 0, 512, 512)),
+            (0, (256, 256, 344, 344)),
+            (0, (504, 8, 96, 300)),
+            (1, (0, 0, 300, 300)),
+        ] {
+            let (x, y, w, h) = window;
+            let window = Window { x, y, w, h };
+            let level = &levels[level];
+            let joined = tiled::stored_jpeg(file(&path), level, window)
+                .unwrap()
+                .unwrap();
+            let joined = image::load_from_memory(&joined).unwrap().to_rgb8();
+            let decoded = tiled::read_window(file(&path), level, window, u64::MAX)
+                .unwrap()
+                .to_rgb8();
+            assert!(joined == decoded, "{window:?}: pixels differ");
+        }
     }
 }

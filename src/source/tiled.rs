@@ -20,6 +20,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 use super::{ReadSeek, SourceError};
+use crate::jpeg;
 
 /// A TIFF being read, from whichever store holds it.
 type File = Box<dyn ReadSeek>;
@@ -417,23 +418,46 @@ const JFIF_APP0: [u8; 18] = [
     0x00, 0x00,
 ];
 
-/// The stored JPEG tile `(col, row)` of `level` as a complete JPEG file, when the level's
-/// tiles are JPEG; `None` otherwise.
+/// `window` of `level` as one JPEG file made of the stored JPEG tiles without decoding them:
+/// a window that is exactly one stored tile is its bytes; any other window starting on an MCU
+/// boundary is joined in the DCT domain ([`crate::jpeg::join`]). `None` when the level's
+/// tiles are not JPEG or cannot be joined: the caller decodes.
 pub fn stored_jpeg(
     file: File,
     level: &Level,
-    col: u32,
-    row: u32,
+    window: Window,
 ) -> Result<Option<Vec<u8>>, SourceError> {
     let mut d = open(file)?;
     d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
-    match layout(&mut d) {
-        Some(l) if l.jpeg => {
-            let tiles = JpegTiles::new(&mut d)?;
-            let index = tile_index(level, col, row)
-                .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
-            tiles.stream(d.inner(), index).map(Some)
-        }
-        _ => Ok(None),
+    if !layout(&mut d).is_some_and(|l| l.jpeg) {
+        return Ok(None);
     }
+    let tiles = JpegTiles::new(&mut d)?;
+    let (tw, th) = (level.tile_width, level.tile_height);
+    let mut stream = |col: u32, row: u32| {
+        let index = tile_index(level, col, row)
+            .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
+        tiles.stream(d.inner(), index)
+    };
+    if window.x.is_multiple_of(tw)
+        && window.y.is_multiple_of(th)
+        && (window.w, window.h) == (tw, th)
+    {
+        return stream(window.x / tw, window.y / th).map(Some);
+    }
+    let grid = jpeg::Grid {
+        x: window.x,
+        y: window.y,
+        w: window.w,
+        h: window.h,
+        tile_width: tw,
+        tile_height: th,
+    };
+    Ok(match jpeg::join(grid, stream)? {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::debug!(error = %e, "stored tiles decoded instead of joined");
+            None
+        }
+    })
 }

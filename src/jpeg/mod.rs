@@ -1,0 +1,523 @@
+//! JPEG in the DCT domain — pure code over bytes: joining stored JPEG tiles into one JPEG of a
+//! window without decoding pixels, as `jpegtran` crops losslessly. Each tile's scan is
+//! Huffman-decoded to its quantized coefficients, the blocks the window covers are laid side
+//! by side, and the result is Huffman-coded again: no IDCT, no colour conversion, no
+//! quantization, so the pixels are exactly those of the stored tiles.
+//!
+//! Joinable: baseline or extended sequential Huffman JPEG, 8 bits, one scan with every
+//! component, the same components, sampling and quantization tables in every tile, tiles whose
+//! frame is the whole tile size, and a window that starts on an MCU boundary. Anything else is
+//! [`JoinError::Unsupported`] and the caller decodes instead.
+
+mod entropy;
+mod markers;
+
+use entropy::{BitReader, BitWriter, Block, HuffmanTable};
+use markers::{Component, Header, QuantTable};
+
+/// Why tiles could not be joined.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("the tiles cannot be joined without decoding: {0}")]
+    Unsupported(String),
+    #[error("a stored tile is not a valid JPEG: {0}")]
+    Corrupt(String),
+}
+
+/// A pixel rectangle in the tiles' level, and the tile size the level is cut in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    pub tile_width: u32,
+    pub tile_height: u32,
+}
+
+/// One tile's coefficients: per component, its blocks row by row.
+struct Coefficients {
+    planes: Vec<Vec<Block>>,
+}
+
+/// The layout all tiles share, from the first one read.
+struct Layout {
+    components: Vec<Component>,
+    quant: Vec<QuantTable>,
+    colour_segments: Vec<Vec<u8>>,
+    /// MCU size in pixels and blocks per MCU for each component.
+    mcu: (u32, u32),
+    sampling: Vec<(u32, u32)>,
+}
+
+impl Layout {
+    fn of(header: &Header) -> Result<Layout, JoinError> {
+        let quant = header
+            .component_quant()
+            .into_iter()
+            .map(|q| {
+                q.cloned()
+                    .ok_or_else(|| corrupt("missing quantization table"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // A single-component scan is not interleaved: one block is one MCU.
+        let sampling: Vec<(u32, u32)> = if header.components.len() == 1 {
+            vec![(1, 1)]
+        } else {
+            header
+                .components
+                .iter()
+                .map(|c| (c.h as u32, c.v as u32))
+                .collect()
+        };
+        let (hmax, vmax) = if header.components.len() == 1 {
+            (1, 1)
+        } else {
+            let (h, v) = header.max_sampling();
+            (h as u32, v as u32)
+        };
+        Ok(Layout {
+            components: header.components.clone(),
+            quant,
+            colour_segments: header.colour_segments.clone(),
+            mcu: (8 * hmax, 8 * vmax),
+            sampling,
+        })
+    }
+
+    fn matches(&self, header: &Header) -> bool {
+        header.components == self.components
+            && header
+                .component_quant()
+                .into_iter()
+                .zip(&self.quant)
+                .all(|(a, b)| a == Some(b))
+    }
+}
+
+fn corrupt(what: &str) -> JoinError {
+    JoinError::Corrupt(what.to_string())
+}
+
+fn unsupported(what: &str) -> JoinError {
+    JoinError::Unsupported(what.to_string())
+}
+
+/// Reads every block of a tile's scan.
+fn decode(stream: &[u8], header: &Header, layout: &Layout) -> Result<Coefficients, JoinError> {
+    let (mw, mh) = layout.mcu;
+    let across = (header.width as u32).div_ceil(mw);
+    let down = (header.height as u32).div_ceil(mh);
+    let tables = header
+        .scan_tables
+        .iter()
+        .map(|&(d, a)| {
+            match (
+                header.dc[d as usize].as_ref(),
+                header.ac[a as usize].as_ref(),
+            ) {
+                (Some(d), Some(a)) => Ok((d, a)),
+                _ => Err(corrupt("scan names a missing Huffman table")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut planes: Vec<Vec<Block>> = layout
+        .sampling
+        .iter()
+        .map(|&(h, v)| vec![[0; 64]; (across * h * down * v) as usize])
+        .collect();
+    let mut predictors = vec![0i32; planes.len()];
+    let mut reader = BitReader::new(&stream[header.data..]);
+    let restart = header.restart as u32;
+    for m in 0..across * down {
+        if restart > 0 && m > 0 && m % restart == 0 {
+            reader.restart()?;
+            predictors.iter_mut().for_each(|p| *p = 0);
+        }
+        let (mx, my) = (m % across, m / across);
+        for (c, &(h, v)) in layout.sampling.iter().enumerate() {
+            let stride = across * h;
+            for by in 0..v {
+                for bx in 0..h {
+                    let i = ((my * v + by) * stride + mx * h + bx) as usize;
+                    let (dc, ac) = tables[c];
+                    reader.block(dc, ac, &mut predictors[c], &mut planes[c][i])?;
+                }
+            }
+        }
+    }
+    Ok(Coefficients { planes })
+}
+
+/// Writes the headers of the joined stream: the first tile's colour segments, its
+/// quantization tables, a frame of the window's size, the standard Huffman tables and a scan
+/// of every component.
+fn write_headers(out: &mut Vec<u8>, layout: &Layout, w: u32, h: u32) {
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    for s in &layout.colour_segments {
+        out.extend_from_slice(s);
+    }
+    let mut written = [false; 4];
+    let mut sixteen = false;
+    for (c, q) in layout.components.iter().zip(&layout.quant) {
+        sixteen |= q.sixteen_bit;
+        if std::mem::replace(&mut written[c.tq as usize], true) {
+            continue;
+        }
+        let mut body = vec![(q.sixteen_bit as u8) << 4 | c.tq];
+        for &v in &q.values {
+            if q.sixteen_bit {
+                body.extend_from_slice(&v.to_be_bytes());
+            } else {
+                body.push(v as u8);
+            }
+        }
+        segment(out, 0xDB, &body);
+    }
+    let mut frame = vec![8];
+    frame.extend_from_slice(&(h as u16).to_be_bytes());
+    frame.extend_from_slice(&(w as u16).to_be_bytes());
+    frame.push(layout.components.len() as u8);
+    for c in &layout.components {
+        frame.extend_from_slice(&[c.id, c.h << 4 | c.v, c.tq]);
+    }
+    // Baseline allows 8-bit quantization tables only.
+    segment(out, if sixteen { 0xC1 } else { 0xC0 }, &frame);
+    let mut dht = HuffmanTable::standard_dc(false).dht(0x00);
+    dht.extend(HuffmanTable::standard_ac(false).dht(0x10));
+    if layout.components.len() > 1 {
+        dht.extend(HuffmanTable::standard_dc(true).dht(0x01));
+        dht.extend(HuffmanTable::standard_ac(true).dht(0x11));
+    }
+    segment(out, 0xC4, &dht);
+    let mut scan = vec![layout.components.len() as u8];
+    for (i, c) in layout.components.iter().enumerate() {
+        let t = (i > 0) as u8;
+        scan.extend_from_slice(&[c.id, t << 4 | t]);
+    }
+    scan.extend_from_slice(&[0, 63, 0]);
+    segment(out, 0xDA, &scan);
+}
+
+fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
+    out.extend_from_slice(&[0xFF, marker]);
+    out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Joins the stored tiles that cover `grid`'s window into one JPEG of exactly the window.
+/// `tile(col, row)` returns the complete JPEG stream of a stored tile; it is called once per
+/// tile the window touches, a row of tiles at a time, so memory holds one row of coefficients.
+/// `Err(E)` from `tile` is passed on; a layout that cannot be joined is `Ok(Err(..))`.
+pub fn join<E>(
+    grid: Grid,
+    mut tile: impl FnMut(u32, u32) -> Result<Vec<u8>, E>,
+) -> Result<Result<Vec<u8>, JoinError>, E> {
+    let Grid {
+        x,
+        y,
+        w,
+        h,
+        tile_width: tw,
+        tile_height: th,
+    } = grid;
+    if w == 0 || h == 0 || w > u16::MAX as u32 || h > u16::MAX as u32 || tw == 0 || th == 0 {
+        return Ok(Err(unsupported("window size")));
+    }
+    let (col0, row0) = (x / tw, y / th);
+    let (col1, row1) = ((x + w - 1) / tw, (y + h - 1) / th);
+    let mut layout: Option<Layout> = None;
+    let mut out = Vec::new();
+    let mut writer: Option<BitWriter> = None;
+    let tables = [
+        (
+            HuffmanTable::standard_dc(false),
+            HuffmanTable::standard_ac(false),
+        ),
+        (
+            HuffmanTable::standard_dc(true),
+            HuffmanTable::standard_ac(true),
+        ),
+    ];
+    let mut predictors = Vec::new();
+    for row in row0..=row1 {
+        let mut decoded = Vec::with_capacity((col1 - col0 + 1) as usize);
+        for col in col0..=col1 {
+            let stream = tile(col, row)?;
+            let result = (|| {
+                let header = markers::parse(&stream)?;
+                let l = match &layout {
+                    Some(l) => l,
+                    None => layout.insert(Layout::of(&header)?),
+                };
+                if !l.matches(&header) {
+                    return Err(unsupported("tiles differ in components or tables"));
+                }
+                if (header.width as u32, header.height as u32) != (tw, th) {
+                    return Err(unsupported("a tile's frame is not the tile size"));
+                }
+                let (mw, mh) = l.mcu;
+                if !(x.is_multiple_of(mw)
+                    && y.is_multiple_of(mh)
+                    && tw.is_multiple_of(mw)
+                    && th.is_multiple_of(mh))
+                {
+                    return Err(unsupported("the window does not start on an MCU"));
+                }
+                decode(&stream, &header, l)
+            })();
+            match result {
+                Ok(c) => decoded.push(c),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        let Some(l) = &layout else {
+            return Ok(Err(corrupt("no tiles")));
+        };
+        let (mw, mh) = l.mcu;
+        let w_out = writer.get_or_insert_with(|| {
+            write_headers(&mut out, l, w, h);
+            predictors = vec![0i32; l.components.len()];
+            BitWriter::new(std::mem::take(&mut out))
+        });
+        // The output MCU rows whose pixels lie in this row of tiles.
+        let (tile_top, tile_bottom) = (row * th, (row + 1) * th);
+        let (mcus_across, tile_mcus_across) = (w.div_ceil(mw), tw / mw);
+        // Both are multiples of the MCU height.
+        let mut py = tile_top.max(y);
+        while py < tile_bottom && py < y + h {
+            for mx in 0..mcus_across {
+                let px = x + mx * mw;
+                let tile = &decoded[(px / tw - col0) as usize];
+                let (tx, ty) = ((px % tw) / mw, (py - tile_top) / mh);
+                for (c, &(sh, sv)) in l.sampling.iter().enumerate() {
+                    let stride = tile_mcus_across * sh;
+                    let (dc, ac) = &tables[(c > 0) as usize];
+                    for by in 0..sv {
+                        for bx in 0..sh {
+                            let i = ((ty * sv + by) * stride + tx * sh + bx) as usize;
+                            if let Err(e) =
+                                w_out.block(dc, ac, &mut predictors[c], &tile.planes[c][i])
+                            {
+                                return Ok(Err(e));
+                            }
+                        }
+                    }
+                }
+            }
+            py += mh;
+        }
+    }
+    let Some(writer) = writer else {
+        return Ok(Err(corrupt("no tiles")));
+    };
+    let mut out = writer.finish();
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(Ok(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    use zune_jpeg::JpegDecoder;
+
+    /// A picture with detail everywhere: gradients and a diagonal pattern.
+    fn picture(w: u32, h: u32, channels: usize) -> Vec<u8> {
+        let mut p = Vec::with_capacity((w * h) as usize * channels);
+        for y in 0..h {
+            for x in 0..w {
+                let v = [
+                    (x * 255 / w) as u8,
+                    (y * 255 / h) as u8,
+                    (((x + y) * 7) % 256) as u8,
+                ];
+                p.extend_from_slice(&v[..channels]);
+            }
+        }
+        p
+    }
+
+    fn encode(
+        pixels: &[u8],
+        (w, h): (u32, u32),
+        channels: usize,
+        sampling: jpeg_encoder::SamplingFactor,
+        restart: u16,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut e = jpeg_encoder::Encoder::new(&mut out, 80);
+        e.set_sampling_factor(sampling);
+        if restart > 0 {
+            e.set_restart_interval(restart);
+        }
+        let kind = if channels == 1 {
+            jpeg_encoder::ColorType::Luma
+        } else {
+            jpeg_encoder::ColorType::Rgb
+        };
+        e.encode(pixels, w as u16, h as u16, kind).unwrap();
+        out
+    }
+
+    fn decode_pixels(stream: &[u8], channels: usize) -> (Vec<u8>, usize, usize) {
+        let colour = if channels == 1 {
+            ColorSpace::Luma
+        } else {
+            ColorSpace::RGB
+        };
+        let options = DecoderOptions::default().jpeg_set_out_colorspace(colour);
+        let mut d = JpegDecoder::new_with_options(ZCursor::new(stream), options);
+        let pixels = d.decode().unwrap();
+        let info = d.info().unwrap();
+        (pixels, info.width as usize, info.height as usize)
+    }
+
+    /// Cuts a `w`×`h` picture into `t`-sized tiles (edge tiles padded by repeating the last
+    /// pixels, as pyramid writers do), encodes each, and joins `window` back.
+    fn tiles_and_window(
+        (w, h): (u32, u32),
+        t: u32,
+        channels: usize,
+        sampling: jpeg_encoder::SamplingFactor,
+        restart: u16,
+        window: (u32, u32, u32, u32),
+    ) -> (Vec<u8>, Vec<u8>) {
+        let src = picture(w, h, channels);
+        let tile = |col: u32, row: u32| -> Result<Vec<u8>, ()> {
+            let mut p = Vec::new();
+            for y in 0..t {
+                for x in 0..t {
+                    let sx = (col * t + x).min(w - 1);
+                    let sy = (row * t + y).min(h - 1);
+                    let i = (sy * w + sx) as usize * channels;
+                    p.extend_from_slice(&src[i..i + channels]);
+                }
+            }
+            Ok(encode(&p, (t, t), channels, sampling, restart))
+        };
+        let (x, y, ww, wh) = window;
+        let joined = join(
+            Grid {
+                x,
+                y,
+                w: ww,
+                h: wh,
+                tile_width: t,
+                tile_height: t,
+            },
+            tile,
+        )
+        .unwrap()
+        .unwrap();
+        // What decoding each stored tile and copying its part gives.
+        let mut expected = vec![0u8; (ww * wh) as usize * channels];
+        for row in y / t..=(y + wh - 1) / t {
+            for col in x / t..=(x + ww - 1) / t {
+                let (p, tw, _) = decode_pixels(&tile(col, row).unwrap(), channels);
+                for yy in (row * t).max(y)..((row + 1) * t).min(y + wh) {
+                    for xx in (col * t).max(x)..((col + 1) * t).min(x + ww) {
+                        let from =
+                            (((yy - row * t) as usize) * tw + (xx - col * t) as usize) * channels;
+                        let to = (((yy - y) * ww + (xx - x)) as usize) * channels;
+                        expected[to..to + channels].copy_from_slice(&p[from..from + channels]);
+                    }
+                }
+            }
+        }
+        (joined, expected)
+    }
+
+    #[test]
+    fn four_tiles_join_into_one_with_the_stored_pixels() {
+        for restart in [0, 3] {
+            let (joined, expected) = tiles_and_window(
+                (600, 500),
+                128,
+                3,
+                jpeg_encoder::SamplingFactor::F_1_1,
+                restart,
+                (128, 128, 256, 256),
+            );
+            let (pixels, w, h) = decode_pixels(&joined, 3);
+            assert_eq!((w, h), (256, 256));
+            assert!(pixels == expected, "restart {restart}: pixels differ");
+        }
+    }
+
+    #[test]
+    fn edge_windows_and_block_aligned_starts_are_cropped_exactly() {
+        // The right and bottom edge of a 600×500 level: partial tiles, odd sizes.
+        for (window, channels) in [
+            ((512, 384, 88, 116), 3),
+            ((256, 256, 344, 244), 1),
+            ((8, 16, 250, 131), 3),
+        ] {
+            let (joined, expected) = tiles_and_window(
+                (600, 500),
+                128,
+                channels,
+                jpeg_encoder::SamplingFactor::F_1_1,
+                0,
+                window,
+            );
+            let (pixels, w, h) = decode_pixels(&joined, channels);
+            assert_eq!((w as u32, h as u32), (window.2, window.3));
+            assert!(pixels == expected, "{window:?}: pixels differ");
+        }
+    }
+
+    #[test]
+    fn subsampled_tiles_join_with_the_same_coefficients() {
+        let (joined, expected) = tiles_and_window(
+            (512, 512),
+            128,
+            3,
+            jpeg_encoder::SamplingFactor::F_2_2,
+            0,
+            (0, 0, 256, 256),
+        );
+        let (pixels, _, _) = decode_pixels(&joined, 3);
+        // Chroma is interpolated across the seams instead of repeated at each tile's edge: a
+        // small difference along seams only.
+        let mad = pixels
+            .iter()
+            .zip(&expected)
+            .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64)
+            .sum::<u64>() as f64
+            / pixels.len() as f64;
+        assert!(mad < 0.5, "mean absolute difference {mad}");
+    }
+
+    #[test]
+    fn windows_off_the_mcu_grid_and_progressive_tiles_are_left_to_the_decoder() {
+        let t = encode(
+            &picture(64, 64, 3),
+            (64, 64),
+            3,
+            jpeg_encoder::SamplingFactor::F_2_2,
+            0,
+        );
+        let grid = |x| Grid {
+            x,
+            y: 0,
+            w: 32,
+            h: 32,
+            tile_width: 64,
+            tile_height: 64,
+        };
+        let r = join(grid(8), |_, _| Ok::<_, ()>(t.clone())).unwrap();
+        assert!(matches!(r, Err(JoinError::Unsupported(_))));
+        let mut progressive = Vec::new();
+        let mut e = jpeg_encoder::Encoder::new(&mut progressive, 80);
+        e.set_progressive(true);
+        e.encode(&picture(64, 64, 3), 64, 64, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        let r = join(grid(0), |_, _| Ok::<_, ()>(progressive.clone())).unwrap();
+        assert!(matches!(r, Err(JoinError::Unsupported(_))));
+        let r = join(grid(0), |_, _| Ok::<_, ()>(t[..t.len() / 2].to_vec())).unwrap();
+        assert!(matches!(r, Err(JoinError::Corrupt(_))));
+    }
+}
