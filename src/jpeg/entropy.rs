@@ -1,10 +1,8 @@
-//! Huffman coding of quantized DCT blocks (ITU T.81, F.1.2 and F.2.2): reading a scan's
-//! blocks as coefficients and writing them back, with byte stuffing and restart markers.
+//! Huffman-coded blocks (ITU T.81, F.1.2 and F.2.2): reading a scan's codes to find where each
+//! block and its DC difference lie, writing new DC differences and copying the rest bit for
+//! bit, with byte stuffing and restart markers.
 
 use super::JoinError;
-
-/// One block's 64 quantized coefficients in zigzag order; `[0]` is the absolute DC value.
-pub type Block = [i16; 64];
 
 /// Codes looked up in one step: most symbols of photographic data are this short or shorter.
 const LOOKUP_BITS: u32 = 9;
@@ -13,22 +11,22 @@ const LOOKUP_BITS: u32 = 9;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HuffmanTable {
     /// Top `LOOKUP_BITS` bits → (code length, symbol); length 0 when the code is longer.
-    lookup: Vec<(u8, u8)>,
+    lookup: Box<[(u8, u8); 1 << LOOKUP_BITS]>,
     /// Largest code of each length 1..=16 (-1 when none), and where its symbols start.
     max_code: [i32; 17],
     offset: [i32; 17],
     values: Vec<u8>,
     /// Symbol → (code, length); length 0 when the table has no code for it.
-    codes: Vec<(u16, u8)>,
+    codes: Box<[(u16, u8); 256]>,
 }
 
 impl HuffmanTable {
     /// Builds a table from a DHT's code counts per length and its symbols.
     pub fn new(counts: &[u8; 16], values: &[u8]) -> Result<HuffmanTable, JoinError> {
-        let mut lookup = vec![(0u8, 0u8); 1 << LOOKUP_BITS];
+        let mut lookup = Box::new([(0u8, 0u8); 1 << LOOKUP_BITS]);
         let mut max_code = [-1i32; 17];
         let mut offset = [0i32; 17];
-        let mut codes = vec![(0u16, 0u8); 256];
+        let mut codes = Box::new([(0u16, 0u8); 256]);
         let mut code: u32 = 0;
         let mut k = 0usize;
         for len in 1..=16u32 {
@@ -66,26 +64,6 @@ impl HuffmanTable {
         })
     }
 
-    /// Table K.3 (luminance DC) or K.5 (chrominance DC) of T.81.
-    pub fn standard_dc(chroma: bool) -> HuffmanTable {
-        let (counts, values) = if chroma {
-            (STD_DC_CHROMA_COUNTS, &STD_DC_VALUES)
-        } else {
-            (STD_DC_LUMA_COUNTS, &STD_DC_VALUES)
-        };
-        HuffmanTable::new(&counts, values).expect("the standard tables are well formed")
-    }
-
-    /// Table K.5 (luminance AC) or K.6 (chrominance AC) of T.81.
-    pub fn standard_ac(chroma: bool) -> HuffmanTable {
-        let (counts, values) = if chroma {
-            (STD_AC_CHROMA_COUNTS, &STD_AC_CHROMA_VALUES[..])
-        } else {
-            (STD_AC_LUMA_COUNTS, &STD_AC_LUMA_VALUES[..])
-        };
-        HuffmanTable::new(&counts, values).expect("the standard tables are well formed")
-    }
-
     /// The DHT body of this table in slot `class << 4 | id`.
     pub fn dht(&self, class_and_id: u8) -> Vec<u8> {
         let mut counts = [0u8; 16];
@@ -100,15 +78,58 @@ impl HuffmanTable {
     }
 }
 
-/// Reads bits of entropy-coded data, un-stuffing `FF 00` and stopping at markers.
+/// Entropy-coded data with its `FF 00` stuffing removed, cut at restart markers.
+pub struct Destuffed {
+    pub data: Vec<u8>,
+    /// Bit offset where each restart interval starts; the first is 0.
+    pub segments: Vec<u64>,
+}
+
+/// Removes stuffing from the entropy-coded data at the start of `scan`, up to the first
+/// marker that is not a restart marker.
+pub fn destuff(scan: &[u8]) -> Destuffed {
+    let mut data = Vec::with_capacity(scan.len());
+    let mut segments = vec![0];
+    let mut rest = scan;
+    while let Some(i) = rest.iter().position(|&b| b == 0xFF) {
+        data.extend_from_slice(&rest[..i]);
+        match rest.get(i + 1) {
+            Some(0) => data.push(0xFF),
+            Some(m) if (0xD0..=0xD7).contains(m) => segments.push(data.len() as u64 * 8),
+            // Fill bytes before a marker.
+            Some(0xFF) => {
+                rest = &rest[i + 1..];
+                continue;
+            }
+            _ => return Destuffed { data, segments },
+        }
+        rest = &rest[i + 2..];
+    }
+    data.extend_from_slice(rest);
+    Destuffed { data, segments }
+}
+
+/// The 32 bits of `data` from bit `pos` on, zeros past its end.
+#[inline]
+fn bits32(data: &[u8], pos: u64) -> u32 {
+    let byte = (pos / 8) as usize;
+    let mut buf = [0u8; 8];
+    match data.get(byte..byte + 8) {
+        Some(b) => buf.copy_from_slice(b),
+        None => {
+            let tail = data.get(byte..).unwrap_or(&[]);
+            buf[..tail.len()].copy_from_slice(tail);
+        }
+    }
+    ((u64::from_be_bytes(buf) << (pos % 8)) >> 32) as u32
+}
+
+/// Reads codes from destuffed data, tracking the bit position (the join copies bit ranges).
 pub struct BitReader<'a> {
     data: &'a [u8],
-    pos: usize,
-    acc: u64,
-    bits: u32,
-    /// Zero bits appended past a marker or the end; reading into them means the data is short.
-    fake: u32,
-    at_marker: bool,
+    pub pos: u64,
+    /// End of the current restart interval's bits: reading past it means the data is short.
+    pub end: u64,
 }
 
 impl<'a> BitReader<'a> {
@@ -116,74 +137,33 @@ impl<'a> BitReader<'a> {
         BitReader {
             data,
             pos: 0,
-            acc: 0,
-            bits: 0,
-            fake: 0,
-            at_marker: false,
+            end: data.len() as u64 * 8,
         }
     }
 
-    fn fill(&mut self) {
-        while self.bits <= 56 {
-            let mut byte = 0u8;
-            if !self.at_marker {
-                match self.data.get(self.pos) {
-                    Some(&0xFF) if self.data.get(self.pos + 1) == Some(&0) => {
-                        byte = 0xFF;
-                        self.pos += 2;
-                    }
-                    Some(&0xFF) | None => self.at_marker = true,
-                    Some(&b) => {
-                        byte = b;
-                        self.pos += 1;
-                    }
-                }
-            }
-            if self.at_marker {
-                self.fake += 8;
-            }
-            self.acc |= (byte as u64) << (56 - self.bits);
-            self.bits += 8;
-        }
-    }
-
-    fn consume(&mut self, n: u32) -> Result<(), JoinError> {
-        self.acc <<= n;
-        self.bits -= n;
-        if self.bits < self.fake {
-            return Err(JoinError::Corrupt("entropy-coded data ends early".into()));
-        }
-        Ok(())
-    }
-
-    fn peek(&mut self, n: u32) -> u32 {
-        if self.bits < n {
-            self.fill();
-        }
-        (self.acc >> (64 - n)) as u32
-    }
-
-    /// `n` (≤ 16) raw bits.
-    fn take(&mut self, n: u32) -> Result<u32, JoinError> {
+    #[inline]
+    fn take(&mut self, n: u32) -> u32 {
         if n == 0 {
-            return Ok(0);
+            return 0;
         }
-        let v = self.peek(n);
-        self.consume(n)?;
-        Ok(v)
+        let v = bits32(self.data, self.pos) >> (32 - n);
+        self.pos += n as u64;
+        v
     }
 
+    #[inline]
     fn symbol(&mut self, table: &HuffmanTable) -> Result<u8, JoinError> {
-        let (len, symbol) = table.lookup[self.peek(LOOKUP_BITS) as usize];
+        let code = bits32(self.data, self.pos);
+        let (len, symbol) = table.lookup[(code >> (32 - LOOKUP_BITS)) as usize];
         if len > 0 {
-            self.consume(len as u32)?;
+            self.pos += len as u64;
             return Ok(symbol);
         }
-        let code = self.peek(16) as i32;
+        let code = (code >> 16) as i32;
         for len in LOOKUP_BITS + 1..=16 {
             let c = code >> (16 - len);
             if c <= table.max_code[len as usize] {
-                self.consume(len)?;
+                self.pos += len as u64;
                 let i = (table.offset[len as usize] + c) as usize;
                 return table
                     .values
@@ -195,57 +175,45 @@ impl<'a> BitReader<'a> {
         Err(JoinError::Corrupt("bad Huffman code".into()))
     }
 
-    /// Reads one block, `predictor` holding the component's previous DC value.
-    pub fn block(
-        &mut self,
-        dc: &HuffmanTable,
-        ac: &HuffmanTable,
-        predictor: &mut i32,
-        out: &mut Block,
-    ) -> Result<(), JoinError> {
-        *out = [0; 64];
-        let s = self.symbol(dc)? as u32;
+    /// Reads one block's DC difference, adding it to `predictor`, and returns the bit position
+    /// after it.
+    #[inline]
+    pub fn dc(&mut self, table: &HuffmanTable, predictor: &mut i32) -> Result<u64, JoinError> {
+        let s = self.symbol(table)? as u32;
         if s > 11 {
             return Err(JoinError::Corrupt("DC difference too large".into()));
         }
-        *predictor += extend(self.take(s)?, s);
-        out[0] = i16::try_from(*predictor)
-            .map_err(|_| JoinError::Corrupt("DC value out of range".into()))?;
-        let mut k = 1usize;
-        while k < 64 {
-            let rs = self.symbol(ac)?;
-            let (run, size) = ((rs >> 4) as usize, (rs & 15) as u32);
-            if size == 0 {
-                if run == 15 {
-                    k += 16;
-                    continue;
-                }
-                break;
-            }
-            k += run;
-            if k > 63 || size > 15 {
-                return Err(JoinError::Corrupt("coefficient past the block".into()));
-            }
-            out[k] = extend(self.take(size)?, size) as i16;
-            k += 1;
+        *predictor += extend(self.take(s), s);
+        if !(-2048..=2047).contains(predictor) {
+            return Err(JoinError::Corrupt("DC value out of range".into()));
         }
-        Ok(())
+        Ok(self.pos)
     }
 
-    /// Skips to the restart marker that must come next and past it.
-    pub fn restart(&mut self) -> Result<(), JoinError> {
-        // What is left in the accumulator is the last byte's padding.
-        self.acc = 0;
-        self.bits = 0;
-        self.fake = 0;
-        self.at_marker = false;
-        match self.data.get(self.pos..self.pos + 2) {
-            Some(&[0xFF, m]) if (0xD0..=0xD7).contains(&m) => {
-                self.pos += 2;
-                Ok(())
+    /// Skips one block's AC codes.
+    #[inline]
+    pub fn skip_ac(&mut self, table: &HuffmanTable) -> Result<(), JoinError> {
+        let mut k = 1u32;
+        while k < 64 {
+            let rs = self.symbol(table)?;
+            let (run, size) = ((rs >> 4) as u32, (rs & 15) as u32);
+            if size == 0 {
+                if run != 15 {
+                    break;
+                }
+                k += 16;
+                continue;
             }
-            _ => Err(JoinError::Corrupt("restart marker missing".into())),
+            k += run + 1;
+            if k > 64 {
+                return Err(JoinError::Corrupt("coefficient past the block".into()));
+            }
+            self.pos += size as u64;
         }
+        if self.pos > self.end {
+            return Err(JoinError::Corrupt("entropy-coded data ends early".into()));
+        }
+        Ok(())
     }
 }
 
@@ -260,11 +228,12 @@ fn extend(bits: u32, s: u32) -> i32 {
     }
 }
 
-/// Writes entropy-coded data, stuffing `FF 00`.
+/// Writes entropy-coded data, stuffing `FF 00`, 64 bits at a time.
 pub struct BitWriter {
     pub out: Vec<u8>,
     acc: u64,
-    bits: u32,
+    /// Bits of `acc` not yet used, 1..=64.
+    free: u32,
 }
 
 impl BitWriter {
@@ -272,75 +241,78 @@ impl BitWriter {
         BitWriter {
             out,
             acc: 0,
-            bits: 0,
+            free: 64,
         }
     }
 
+    /// Appends the low `n` (≤ 32) bits of `value`, which holds no higher bits.
+    #[inline]
     fn put(&mut self, value: u32, n: u32) {
-        if n == 0 {
+        if n < self.free {
+            self.acc = (self.acc << n) | value as u64;
+            self.free -= n;
             return;
         }
-        self.acc = (self.acc << n) | (value as u64 & ((1 << n) - 1));
-        self.bits += n;
-        while self.bits >= 8 {
-            let byte = (self.acc >> (self.bits - 8)) as u8;
-            self.out.push(byte);
-            if byte == 0xFF {
-                self.out.push(0);
+        let rest = n - self.free;
+        let word = (self.acc << self.free) | (value as u64 >> rest);
+        self.word(word);
+        self.acc = value as u64 & ((1u64 << rest) - 1);
+        self.free = 64 - rest;
+    }
+
+    /// Writes 8 bytes, stuffing a zero after any `FF`.
+    #[inline]
+    fn word(&mut self, word: u64) {
+        // A zero byte in !word is an FF byte in word.
+        let inverted = !word;
+        let has_ff =
+            inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
+        if has_ff == 0 {
+            self.out.extend_from_slice(&word.to_be_bytes());
+        } else {
+            for byte in word.to_be_bytes() {
+                self.out.push(byte);
+                if byte == 0xFF {
+                    self.out.push(0);
+                }
             }
-            self.bits -= 8;
         }
     }
 
-    fn code(&mut self, table: &HuffmanTable, symbol: u8) -> Result<(), JoinError> {
-        let (code, len) = table.codes[symbol as usize];
+    /// Writes the DC difference `diff` with `table`.
+    pub fn dc(&mut self, table: &HuffmanTable, diff: i32) -> Result<(), JoinError> {
+        let (s, bits) = category(diff);
+        let (code, len) = table.codes[s as usize];
         if len == 0 {
             return Err(JoinError::Unsupported(
-                "a coefficient the output tables cannot code".into(),
+                "a DC difference the tiles' table cannot code".into(),
             ));
         }
-        self.put(code as u32, len as u32);
+        self.put((code as u32) << s | bits, len as u32 + s);
         Ok(())
     }
 
-    /// Writes one block, `predictor` holding the component's previous DC value.
-    pub fn block(
-        &mut self,
-        dc: &HuffmanTable,
-        ac: &HuffmanTable,
-        predictor: &mut i32,
-        block: &Block,
-    ) -> Result<(), JoinError> {
-        let diff = block[0] as i32 - *predictor;
-        *predictor = block[0] as i32;
-        let (s, bits) = category(diff);
-        self.code(dc, s as u8)?;
-        self.put(bits, s);
-        let mut run = 0u8;
-        for &v in &block[1..] {
-            if v == 0 {
-                run += 1;
-                continue;
-            }
-            while run > 15 {
-                self.code(ac, 0xF0)?;
-                run -= 16;
-            }
-            let (s, bits) = category(v as i32);
-            self.code(ac, (run << 4) | s as u8)?;
-            self.put(bits, s);
-            run = 0;
+    /// Copies bits `from..to` of destuffed `data`.
+    pub fn copy(&mut self, data: &[u8], mut from: u64, to: u64) {
+        while from < to {
+            let n = (to - from).min(32) as u32;
+            self.put(bits32(data, from) >> (32 - n), n);
+            from += n as u64;
         }
-        if run > 0 {
-            self.code(ac, 0x00)?;
-        }
-        Ok(())
     }
 
     /// Pads the last byte with one bits and returns the data.
     pub fn finish(mut self) -> Vec<u8> {
-        let pad = (8 - self.bits % 8) % 8;
-        self.put((1 << pad) - 1, pad);
+        let used = 64 - self.free;
+        let pad = (8 - used % 8) % 8;
+        let acc = (self.acc << pad) | ((1u64 << pad) - 1);
+        for i in (0..(used + pad) / 8).rev() {
+            let byte = (acc >> (8 * i)) as u8;
+            self.out.push(byte);
+            if byte == 0xFF {
+                self.out.push(0);
+            }
+        }
         self.out
     }
 }
@@ -352,72 +324,50 @@ fn category(v: i32) -> (u32, u32) {
     (s, bits)
 }
 
-const STD_DC_LUMA_COUNTS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
-const STD_DC_CHROMA_COUNTS: [u8; 16] = [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
-const STD_DC_VALUES: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-const STD_AC_LUMA_COUNTS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
-const STD_AC_LUMA_VALUES: [u8; 162] = [
-    0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07,
-    0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0,
-    0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0a, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x25, 0x26, 0x27, 0x28,
-    0x29, 0x2a, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49,
-    0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
-    0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
-    0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
-    0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3, 0xc4, 0xc5,
-    0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xe1, 0xe2,
-    0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
-    0xf9, 0xfa,
-];
-const STD_AC_CHROMA_COUNTS: [u8; 16] = [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77];
-const STD_AC_CHROMA_VALUES: [u8; 162] = [
-    0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61, 0x71,
-    0x13, 0x22, 0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xa1, 0xb1, 0xc1, 0x09, 0x23, 0x33, 0x52, 0xf0,
-    0x15, 0x62, 0x72, 0xd1, 0x0a, 0x16, 0x24, 0x34, 0xe1, 0x25, 0xf1, 0x17, 0x18, 0x19, 0x1a, 0x26,
-    0x27, 0x28, 0x29, 0x2a, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48,
-    0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68,
-    0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87,
-    0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3, 0xa4, 0xa5,
-    0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3,
-    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda,
-    0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
-    0xf9, 0xfa,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Table K.3 of T.81, luminance DC.
+    fn dc_table() -> HuffmanTable {
+        let counts = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+        HuffmanTable::new(&counts, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).unwrap()
+    }
+
     #[test]
-    fn blocks_round_trip_through_the_standard_tables() {
-        let (dc, ac) = (
-            HuffmanTable::standard_dc(false),
-            HuffmanTable::standard_ac(false),
-        );
-        let mut blocks = vec![[0i16; 64]; 4];
-        blocks[0][0] = -1024;
-        blocks[0][1] = 1023;
-        blocks[0][63] = -1;
-        blocks[1][0] = 1023;
-        blocks[1][20] = -700;
-        blocks[2][0] = 5;
-        blocks[3] = std::array::from_fn(|i| (i as i16 * 37 % 200) - 100);
+    fn dc_differences_and_copied_bits_read_back() {
+        let table = dc_table();
         let mut w = BitWriter::new(Vec::new());
-        let mut p = 0;
-        for b in &blocks {
-            w.block(&dc, &ac, &mut p, b).unwrap();
+        let diffs = [0, 1, -1, 2047, -2047, 300, -5];
+        for &d in &diffs {
+            w.dc(&table, d).unwrap();
         }
-        let data = w.finish();
-        let mut r = BitReader::new(&data);
+        // Bits that stuff: runs of ones across byte and word boundaries.
+        let ones = [0xFFu8; 9];
+        w.copy(&ones, 3, 3 + 67);
+        let stuffed = w.finish();
+        let data = destuff(&stuffed);
+        assert_eq!(data.segments, vec![0]);
+        let mut r = BitReader::new(&data.data);
         let mut p = 0;
-        for b in &blocks {
-            let mut out = [0; 64];
-            r.block(&dc, &ac, &mut p, &mut out).unwrap();
-            assert_eq!(&out, b);
+        for &d in &diffs {
+            let before = p;
+            r.dc(&table, &mut p).unwrap();
+            assert_eq!(p - before, d);
         }
-        // Past the data: refused, not invented.
-        let mut out = [0; 64];
-        assert!((0..8).any(|_| r.block(&dc, &ac, &mut p, &mut out).is_err()));
+        for _ in 0..67 {
+            assert_eq!(r.take(1), 1);
+        }
+        assert!(stuffed.windows(2).all(|w| w[0] != 0xFF || w[1] == 0));
+    }
+
+    #[test]
+    fn destuffing_splits_at_restart_markers_and_stops_at_others() {
+        let d = destuff(&[
+            1, 0xFF, 0, 2, 0xFF, 0xD0, 3, 0xFF, 0xFF, 0xD1, 4, 0xFF, 0xD9, 5,
+        ]);
+        assert_eq!(d.data, vec![1, 0xFF, 2, 3, 4]);
+        assert_eq!(d.segments, vec![0, 24, 32]);
     }
 
     #[test]

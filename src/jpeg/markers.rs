@@ -213,14 +213,13 @@ fn read_scan(body: &[u8], header: &mut Header) -> Result<(), JoinError> {
     let sel = body
         .get(1..1 + 2 * n + 3)
         .ok_or_else(|| corrupt("short SOS"))?;
-    let mut tables = vec![(0, 0); n];
-    for pair in sel[..2 * n].chunks_exact(2) {
-        let index = header
-            .components
-            .iter()
-            .position(|c| c.id == pair[0])
-            .ok_or_else(|| corrupt("scan names an unknown component"))?;
-        tables[index] = (pair[1] >> 4 & 3, pair[1] & 3);
+    // Blocks follow the scan's order: the join writes them in frame order.
+    let mut tables = Vec::with_capacity(n);
+    for (pair, c) in sel[..2 * n].chunks_exact(2).zip(&header.components) {
+        if pair[0] != c.id {
+            return Err(unsupported("a scan in another order than the frame"));
+        }
+        tables.push((pair[1] >> 4 & 3, pair[1] & 3));
     }
     if sel[2 * n..] != [0, 63, 0] {
         return Err(unsupported(

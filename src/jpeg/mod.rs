@@ -1,18 +1,19 @@
 //! JPEG in the DCT domain — pure code over bytes: joining stored JPEG tiles into one JPEG of a
-//! window without decoding pixels, as `jpegtran` crops losslessly. Each tile's scan is
-//! Huffman-decoded to its quantized coefficients, the blocks the window covers are laid side
-//! by side, and the result is Huffman-coded again: no IDCT, no colour conversion, no
-//! quantization, so the pixels are exactly those of the stored tiles.
+//! window without decoding pixels, as `jpegtran` crops losslessly. Each tile's scan is read
+//! for where every MCU's codes lie; the joined scan is those codes copied bit for bit, MCU row
+//! by MCU row, with only the DC difference that opens each copied run written anew (its
+//! predecessor changed). No IDCT, no colour conversion, no quantization, no Huffman
+//! re-coding of AC coefficients: the pixels are exactly those of the stored tiles.
 //!
 //! Joinable: baseline or extended sequential Huffman JPEG, 8 bits, one scan with every
-//! component, the same components, sampling and quantization tables in every tile, tiles whose
-//! frame is the whole tile size, and a window that starts on an MCU boundary. Anything else is
-//! [`JoinError::Unsupported`] and the caller decodes instead.
+//! component in frame order, the same components, sampling, quantization and Huffman tables in
+//! every tile, tiles whose frame is the whole tile size, and a window that starts on an MCU
+//! boundary. Anything else is [`JoinError::Unsupported`] and the caller decodes instead.
 
 mod entropy;
 mod markers;
 
-use entropy::{BitReader, BitWriter, Block, HuffmanTable};
+use entropy::{BitReader, BitWriter, HuffmanTable};
 use markers::{Component, Header, QuantTable};
 
 /// Why tiles could not be joined.
@@ -35,19 +36,41 @@ pub struct Grid {
     pub tile_height: u32,
 }
 
-/// One tile's coefficients: per component, its blocks row by row.
-struct Coefficients {
-    planes: Vec<Vec<Block>>,
+/// Where one component's part of an MCU lies, and the DC values that start and end it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Part {
+    /// Bit offsets of its first block's DC code and of what follows that block's DC bits.
+    dc_start: u64,
+    after_dc: u64,
+    first_dc: i32,
+    last_dc: i32,
+}
+
+/// Where one MCU's codes lie in its tile's destuffed scan.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mcu {
+    end: u64,
+    /// Starts a restart interval: its DC differences are from zero.
+    restart: bool,
+    parts: [Part; 4],
+}
+
+/// One tile's scan, destuffed, and its MCUs row by row.
+struct Scan {
+    data: Vec<u8>,
+    mcus: Vec<Mcu>,
 }
 
 /// The layout all tiles share, from the first one read.
 struct Layout {
     components: Vec<Component>,
     quant: Vec<QuantTable>,
+    /// Per component: (DC table selector, AC table selector, DC table, AC table).
+    tables: Vec<(u8, u8, HuffmanTable, HuffmanTable)>,
     colour_segments: Vec<Vec<u8>>,
-    /// MCU size in pixels and blocks per MCU for each component.
+    /// MCU size in pixels, and blocks per MCU of each component.
     mcu: (u32, u32),
-    sampling: Vec<(u32, u32)>,
+    blocks: Vec<u32>,
 }
 
 impl Layout {
@@ -60,28 +83,39 @@ impl Layout {
                     .ok_or_else(|| corrupt("missing quantization table"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let tables = header
+            .scan_tables
+            .iter()
+            .map(|&(d, a)| {
+                match (
+                    header.dc[d as usize].as_ref(),
+                    header.ac[a as usize].as_ref(),
+                ) {
+                    (Some(dc), Some(ac)) => Ok((d, a, dc.clone(), ac.clone())),
+                    _ => Err(corrupt("scan names a missing Huffman table")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         // A single-component scan is not interleaved: one block is one MCU.
-        let sampling: Vec<(u32, u32)> = if header.components.len() == 1 {
-            vec![(1, 1)]
-        } else {
-            header
-                .components
-                .iter()
-                .map(|c| (c.h as u32, c.v as u32))
-                .collect()
-        };
-        let (hmax, vmax) = if header.components.len() == 1 {
+        let single = header.components.len() == 1;
+        let (hmax, vmax) = if single {
             (1, 1)
         } else {
             let (h, v) = header.max_sampling();
             (h as u32, v as u32)
         };
+        let blocks = header
+            .components
+            .iter()
+            .map(|c| if single { 1 } else { c.h as u32 * c.v as u32 })
+            .collect();
         Ok(Layout {
             components: header.components.clone(),
             quant,
+            tables,
             colour_segments: header.colour_segments.clone(),
             mcu: (8 * hmax, 8 * vmax),
-            sampling,
+            blocks,
         })
     }
 
@@ -92,6 +126,14 @@ impl Layout {
                 .into_iter()
                 .zip(&self.quant)
                 .all(|(a, b)| a == Some(b))
+            && header
+                .scan_tables
+                .iter()
+                .zip(&self.tables)
+                .all(|(&(d, a), (_, _, dc, ac))| {
+                    header.dc[d as usize].as_ref() == Some(dc)
+                        && header.ac[a as usize].as_ref() == Some(ac)
+                })
     }
 }
 
@@ -103,55 +145,58 @@ fn unsupported(what: &str) -> JoinError {
     JoinError::Unsupported(what.to_string())
 }
 
-/// Reads every block of a tile's scan.
-fn decode(stream: &[u8], header: &Header, layout: &Layout) -> Result<Coefficients, JoinError> {
+/// Reads where the MCUs of a tile's first `rows` MCU rows lie.
+fn index(stream: &[u8], header: &Header, layout: &Layout, rows: u32) -> Result<Scan, JoinError> {
     let (mw, mh) = layout.mcu;
-    let across = (header.width as u32).div_ceil(mw);
-    let down = (header.height as u32).div_ceil(mh);
-    let tables = header
-        .scan_tables
-        .iter()
-        .map(|&(d, a)| {
-            match (
-                header.dc[d as usize].as_ref(),
-                header.ac[a as usize].as_ref(),
-            ) {
-                (Some(d), Some(a)) => Ok((d, a)),
-                _ => Err(corrupt("scan names a missing Huffman table")),
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut planes: Vec<Vec<Block>> = layout
-        .sampling
-        .iter()
-        .map(|&(h, v)| vec![[0; 64]; (across * h * down * v) as usize])
-        .collect();
-    let mut predictors = vec![0i32; planes.len()];
-    let mut reader = BitReader::new(&stream[header.data..]);
+    let count = (header.width as u32).div_ceil(mw) * (header.height as u32).div_ceil(mh).min(rows);
+    let destuffed = entropy::destuff(&stream[header.data..]);
+    let mut reader = BitReader::new(&destuffed.data);
+    let mut segments = destuffed.segments.iter().skip(1);
+    reader.end = segments.clone().next().copied().unwrap_or(reader.end);
     let restart = header.restart as u32;
-    for m in 0..across * down {
-        if restart > 0 && m > 0 && m % restart == 0 {
-            reader.restart()?;
-            predictors.iter_mut().for_each(|p| *p = 0);
+    let mut mcus = Vec::with_capacity(count as usize);
+    let mut predictors = [0i32; 4];
+    for m in 0..count {
+        let starts_interval = restart > 0 && m > 0 && m % restart == 0;
+        if starts_interval {
+            reader.pos = *segments
+                .next()
+                .ok_or_else(|| corrupt("restart marker missing"))?;
+            reader.end = segments
+                .clone()
+                .next()
+                .copied()
+                .unwrap_or(destuffed.data.len() as u64 * 8);
+            predictors = [0; 4];
         }
-        let (mx, my) = (m % across, m / across);
-        for (c, &(h, v)) in layout.sampling.iter().enumerate() {
-            let stride = across * h;
-            for by in 0..v {
-                for bx in 0..h {
-                    let i = ((my * v + by) * stride + mx * h + bx) as usize;
-                    let (dc, ac) = tables[c];
-                    reader.block(dc, ac, &mut predictors[c], &mut planes[c][i])?;
+        let mut mcu = Mcu {
+            restart: starts_interval,
+            ..Mcu::default()
+        };
+        for (c, (&n, (_, _, dc, ac))) in layout.blocks.iter().zip(&layout.tables).enumerate() {
+            let part = &mut mcu.parts[c];
+            part.dc_start = reader.pos;
+            for b in 0..n {
+                let after = reader.dc(dc, &mut predictors[c])?;
+                if b == 0 {
+                    part.after_dc = after;
+                    part.first_dc = predictors[c];
                 }
+                reader.skip_ac(ac)?;
             }
+            part.last_dc = predictors[c];
         }
+        mcu.end = reader.pos;
+        mcus.push(mcu);
     }
-    Ok(Coefficients { planes })
+    Ok(Scan {
+        data: destuffed.data,
+        mcus,
+    })
 }
 
 /// Writes the headers of the joined stream: the first tile's colour segments, its
-/// quantization tables, a frame of the window's size, the standard Huffman tables and a scan
-/// of every component.
+/// quantization and Huffman tables, a frame of the window's size and a scan of every component.
 fn write_headers(out: &mut Vec<u8>, layout: &Layout, w: u32, h: u32) {
     out.extend_from_slice(&[0xFF, 0xD8]);
     for s in &layout.colour_segments {
@@ -183,17 +228,20 @@ fn write_headers(out: &mut Vec<u8>, layout: &Layout, w: u32, h: u32) {
     }
     // Baseline allows 8-bit quantization tables only.
     segment(out, if sixteen { 0xC1 } else { 0xC0 }, &frame);
-    let mut dht = HuffmanTable::standard_dc(false).dht(0x00);
-    dht.extend(HuffmanTable::standard_ac(false).dht(0x10));
-    if layout.components.len() > 1 {
-        dht.extend(HuffmanTable::standard_dc(true).dht(0x01));
-        dht.extend(HuffmanTable::standard_ac(true).dht(0x11));
+    let (mut dc_done, mut ac_done) = ([false; 4], [false; 4]);
+    let mut dht = Vec::new();
+    for (d, a, dc, ac) in &layout.tables {
+        if !std::mem::replace(&mut dc_done[*d as usize], true) {
+            dht.extend(dc.dht(*d));
+        }
+        if !std::mem::replace(&mut ac_done[*a as usize], true) {
+            dht.extend(ac.dht(0x10 | a));
+        }
     }
     segment(out, 0xC4, &dht);
     let mut scan = vec![layout.components.len() as u8];
-    for (i, c) in layout.components.iter().enumerate() {
-        let t = (i > 0) as u8;
-        scan.extend_from_slice(&[c.id, t << 4 | t]);
+    for (c, (d, a, _, _)) in layout.components.iter().zip(&layout.tables) {
+        scan.extend_from_slice(&[c.id, d << 4 | a]);
     }
     scan.extend_from_slice(&[0, 63, 0]);
     segment(out, 0xDA, &scan);
@@ -205,9 +253,39 @@ fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+/// Copies MCUs `from..to` of `scan` (consecutive, within one restart interval), writing anew
+/// the DC difference that opens each component's part of the first one.
+fn copy_run(
+    out: &mut BitWriter,
+    layout: &Layout,
+    scan: &Scan,
+    (from, to): (usize, usize),
+    predictors: &mut [i32; 4],
+) -> Result<(), JoinError> {
+    let first = &scan.mcus[from];
+    let n = layout.components.len();
+    for (c, part) in first.parts.iter().enumerate().take(n) {
+        out.dc(&layout.tables[c].2, part.first_dc - predictors[c])?;
+        let end = if c + 1 < n {
+            first.parts[c + 1].dc_start
+        } else {
+            first.end
+        };
+        out.copy(&scan.data, part.after_dc, end);
+    }
+    if to > from + 1 {
+        let start = scan.mcus[from + 1].parts[0].dc_start;
+        out.copy(&scan.data, start, scan.mcus[to - 1].end);
+    }
+    for (c, p) in predictors.iter_mut().enumerate().take(n) {
+        *p = scan.mcus[to - 1].parts[c].last_dc;
+    }
+    Ok(())
+}
+
 /// Joins the stored tiles that cover `grid`'s window into one JPEG of exactly the window.
 /// `tile(col, row)` returns the complete JPEG stream of a stored tile; it is called once per
-/// tile the window touches, a row of tiles at a time, so memory holds one row of coefficients.
+/// tile the window touches, a row of tiles at a time, so memory holds one row of tiles.
 /// `Err(E)` from `tile` is passed on; a layout that cannot be joined is `Ok(Err(..))`.
 pub fn join<E>(
     grid: Grid,
@@ -227,21 +305,10 @@ pub fn join<E>(
     let (col0, row0) = (x / tw, y / th);
     let (col1, row1) = ((x + w - 1) / tw, (y + h - 1) / th);
     let mut layout: Option<Layout> = None;
-    let mut out = Vec::new();
     let mut writer: Option<BitWriter> = None;
-    let tables = [
-        (
-            HuffmanTable::standard_dc(false),
-            HuffmanTable::standard_ac(false),
-        ),
-        (
-            HuffmanTable::standard_dc(true),
-            HuffmanTable::standard_ac(true),
-        ),
-    ];
-    let mut predictors = Vec::new();
+    let mut predictors = [0i32; 4];
     for row in row0..=row1 {
-        let mut decoded = Vec::with_capacity((col1 - col0 + 1) as usize);
+        let mut scans = Vec::with_capacity((col1 - col0 + 1) as usize);
         for col in col0..=col1 {
             let stream = tile(col, row)?;
             let result = (|| {
@@ -264,10 +331,12 @@ pub fn join<E>(
                 {
                     return Err(unsupported("the window does not start on an MCU"));
                 }
-                decode(&stream, &header, l)
+                // Rows below the window are not read.
+                let rows = ((y + h).min((row + 1) * th) - row * th).div_ceil(mh);
+                index(&stream, &header, l, rows)
             })();
             match result {
-                Ok(c) => decoded.push(c),
+                Ok(scan) => scans.push(scan),
                 Err(e) => return Ok(Err(e)),
             }
         }
@@ -275,35 +344,34 @@ pub fn join<E>(
             return Ok(Err(corrupt("no tiles")));
         };
         let (mw, mh) = l.mcu;
-        let w_out = writer.get_or_insert_with(|| {
+        let out = writer.get_or_insert_with(|| {
+            let mut out = Vec::with_capacity(scans.iter().map(|s| s.data.len()).sum());
             write_headers(&mut out, l, w, h);
-            predictors = vec![0i32; l.components.len()];
-            BitWriter::new(std::mem::take(&mut out))
+            BitWriter::new(out)
         });
-        // The output MCU rows whose pixels lie in this row of tiles.
-        let (tile_top, tile_bottom) = (row * th, (row + 1) * th);
+        // The output MCU rows whose pixels lie in this row of tiles, each a run of MCUs per
+        // tile it crosses, cut where a tile's restart interval starts.
+        let tile_top = row * th;
         let (mcus_across, tile_mcus_across) = (w.div_ceil(mw), tw / mw);
         // Both are multiples of the MCU height.
         let mut py = tile_top.max(y);
-        while py < tile_bottom && py < y + h {
-            for mx in 0..mcus_across {
+        while py < tile_top + th && py < y + h {
+            let mut mx = 0;
+            while mx < mcus_across {
                 let px = x + mx * mw;
-                let tile = &decoded[(px / tw - col0) as usize];
-                let (tx, ty) = ((px % tw) / mw, (py - tile_top) / mh);
-                for (c, &(sh, sv)) in l.sampling.iter().enumerate() {
-                    let stride = tile_mcus_across * sh;
-                    let (dc, ac) = &tables[(c > 0) as usize];
-                    for by in 0..sv {
-                        for bx in 0..sh {
-                            let i = ((ty * sv + by) * stride + tx * sh + bx) as usize;
-                            if let Err(e) =
-                                w_out.block(dc, ac, &mut predictors[c], &tile.planes[c][i])
-                            {
-                                return Ok(Err(e));
-                            }
+                let scan = &scans[(px / tw - col0) as usize];
+                let in_tile = (tile_mcus_across - (px % tw) / mw).min(mcus_across - mx);
+                let first = (((py - tile_top) / mh) * tile_mcus_across + (px % tw) / mw) as usize;
+                let mut from = first;
+                for m in first + 1..=first + in_tile as usize {
+                    if m == first + in_tile as usize || scan.mcus[m].restart {
+                        if let Err(e) = copy_run(out, l, scan, (from, m), &mut predictors) {
+                            return Ok(Err(e));
                         }
+                        from = m;
                     }
                 }
+                mx += in_tile;
             }
             py += mh;
         }
