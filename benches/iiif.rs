@@ -8,7 +8,9 @@ use image::{DynamicImage, RgbImage};
 use std::hint::black_box;
 use tessera::iiif::grammar::parse_path;
 use tessera::iiif::{Format, IiifPath, Limits, plan::plan};
-use tessera::pipeline::{Decoded, EncodeOptions, Filter, decode, encode, transform};
+use tessera::pipeline::{
+    Decoded, EncodeOptions, Filter, RenderOptions, decode, encode, render, transform,
+};
 use tessera::pyramid::write::{TileCompression, write_pyramid};
 use tessera::source::{FileStore, Locator, SourceInfo, StoredSource, probe};
 
@@ -146,6 +148,45 @@ fn decoding(c: &mut Criterion) {
             };
             b.iter(|| decode::decode(source, &p, u64::MAX).unwrap())
         });
+    }
+    group.finish();
+
+    // A viewer's 512 tile from a pyramid of 256 tiles: decoded and re-encoded, or joined from
+    // the stored tiles' codes (`image.jpeg_passthrough`).
+    let out = std::fs::File::create(dir.path().join("photo256.tif")).unwrap();
+    write_pyramid(
+        std::io::BufWriter::new(out),
+        DynamicImage::ImageRgb8(RgbImage::from_fn(3000, 2000, |x, y| {
+            image::Rgb([
+                (x / 12) as u8,
+                (y / 8) as u8,
+                ((x * 7 + y * 13) % 251) as u8,
+            ])
+        })),
+        256,
+        TileCompression::Jpeg { quality: 85 },
+    )
+    .unwrap();
+    let tiled256 = probe(&store, &Locator::new("photo256.tif"), u64::MAX).unwrap();
+    let p = planned(&tiled256, tile, true);
+    let mut group = c.benchmark_group("512 tile of 256 tiles");
+    for (name, joined) in [("decode + encode q85", false), ("joined", true)] {
+        let options = RenderOptions {
+            filter: Filter::Lanczos3,
+            encode: EncodeOptions {
+                jpeg_quality: 85,
+                jpeg_progressive: false,
+                webp_quality: 80.0,
+                png_level: 1,
+            },
+            jpeg_passthrough: joined,
+            max_decode_bytes: u64::MAX,
+        };
+        let source = StoredSource {
+            store: &store,
+            info: &tiled256,
+        };
+        group.bench_function(name, |b| b.iter(|| render(source, &p, &options).unwrap()));
     }
     group.finish();
 }

@@ -84,4 +84,5 @@ replay_tests!(
     signed_url,
     sealed_token,
     source_probe,
+    jpeg_join,
 );

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use tessera::iiif::grammar::{IiifPath, ImageRequest, encode_identifier, parse_path};
 use tessera::iiif::plan::{Limits, Plan, plan, rotated_size};
+use tessera::jpeg::{self, Grid};
 use tessera::source::store::Meta;
 use tessera::source::tiled::{self, Window};
 use tessera::source::{Locator, ReadSeek, SourceError, SourceStore, StoredSource};
@@ -28,13 +29,14 @@ pub type Target = fn(&[u8]);
 
 /// The targets by name: the name is the binary, the `fuzz/seeds/` and the
 /// `tests/crash_repro/` folder.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("iiif_path", iiif_path),
     ("template_document", template_document),
     ("merge_tags", merge_tags),
     ("signed_url", signed_url),
     ("sealed_token", sealed_token),
     ("source_probe", source_probe),
+    ("jpeg_join", jpeg_join),
 ];
 
 /// The clock of the signing targets, Unix seconds.
@@ -551,6 +553,43 @@ pub fn source_probe(data: &[u8]) {
             // Stored JPEG tiles joined without decoding: whatever the tiles hold.
             let file = source.open().expect("memory always opens");
             let _ = tiled::stored_jpeg(file, level, window);
+        }
+    }
+}
+
+/// `jpeg_join`: the input as every stored tile (32×32) of a 64×64 level, joined for windows
+/// across, inside and on the edge of tiles. A join that succeeds is a JPEG that joins again,
+/// as one whole tile, to the same bytes (its codes copied unchanged).
+pub fn jpeg_join(data: &[u8]) {
+    let grid = |x, y, w, h, tile| Grid {
+        x,
+        y,
+        w,
+        h,
+        tile_width: tile,
+        tile_height: tile,
+    };
+    for window in [
+        (0, 0, 64, 64),
+        (8, 8, 40, 30),
+        (16, 16, 16, 16),
+        (48, 32, 16, 32),
+    ] {
+        let (x, y, w, h) = window;
+        let joined = jpeg::join(grid(x, y, w, h, 32), |_, _| Ok::<_, ()>(data.to_vec()))
+            .expect("the tiles are in memory");
+        let Ok(joined) = joined else {
+            continue;
+        };
+        // Joined pieces of a 64x64 window are MCU-aligned tiles of their own.
+        if (w, h) == (64, 64) {
+            let again = jpeg::join(grid(0, 0, 64, 64, 64), |_, _| Ok::<_, ()>(joined.clone()))
+                .expect("in memory");
+            assert!(
+                again.as_ref().is_ok_and(|a| *a == joined),
+                "a joined stream does not join to itself: {:?}",
+                again.err()
+            );
         }
     }
 }

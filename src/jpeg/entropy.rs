@@ -15,6 +15,8 @@ pub struct HuffmanTable {
     /// Largest code of each length 1..=16 (-1 when none), and where its symbols start.
     max_code: [i32; 17],
     offset: [i32; 17],
+    /// The DHT's counts per length and symbols, as read.
+    counts: [u8; 16],
     values: Vec<u8>,
     /// Symbol → (code, length); length 0 when the table has no code for it.
     codes: Box<[(u16, u8); 256]>,
@@ -39,6 +41,10 @@ impl HuffmanTable {
                 if code >= 1 << len {
                     return Err(JoinError::Corrupt("Huffman table overfull".into()));
                 }
+                // A symbol with two codes would be written with one and read as another.
+                if codes[symbol as usize].1 != 0 {
+                    return Err(JoinError::Corrupt("Huffman table repeats a symbol".into()));
+                }
                 codes[symbol as usize] = (code as u16, len as u8);
                 if len <= LOOKUP_BITS {
                     let shift = LOOKUP_BITS - len;
@@ -59,6 +65,7 @@ impl HuffmanTable {
             lookup,
             max_code,
             offset,
+            counts: *counts,
             values: values[..k].to_vec(),
             codes,
         })
@@ -66,13 +73,8 @@ impl HuffmanTable {
 
     /// The DHT body of this table in slot `class << 4 | id`.
     pub fn dht(&self, class_and_id: u8) -> Vec<u8> {
-        let mut counts = [0u8; 16];
-        for &v in &self.values {
-            let len = self.codes[v as usize].1;
-            counts[len as usize - 1] += 1;
-        }
         let mut out = vec![class_and_id];
-        out.extend_from_slice(&counts);
+        out.extend_from_slice(&self.counts);
         out.extend_from_slice(&self.values);
         out
     }
@@ -283,7 +285,7 @@ impl BitWriter {
     pub fn dc(&mut self, table: &HuffmanTable, diff: i32) -> Result<(), JoinError> {
         let (s, bits) = category(diff);
         let (code, len) = table.codes[s as usize];
-        if len == 0 {
+        if len == 0 || s > 11 {
             return Err(JoinError::Unsupported(
                 "a DC difference the tiles' table cannot code".into(),
             ));
