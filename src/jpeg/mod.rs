@@ -151,22 +151,23 @@ fn index(stream: &[u8], header: &Header, layout: &Layout, rows: u32) -> Result<S
     let count = (header.width as u32).div_ceil(mw) * (header.height as u32).div_ceil(mh).min(rows);
     let destuffed = entropy::destuff(&stream[header.data..]);
     let mut reader = BitReader::new(&destuffed.data);
-    let mut segments = destuffed.segments.iter().skip(1);
-    reader.end = segments.clone().next().copied().unwrap_or(reader.end);
+    let bits = reader.end;
+    // Where restart interval `k`'s bits end: the next interval's start, or the data's end.
+    let end_of = |k: usize| destuffed.segments.get(k + 1).copied().unwrap_or(bits);
+    let mut interval = 0;
+    reader.end = end_of(interval);
     let restart = header.restart as u32;
     let mut mcus = Vec::with_capacity(count as usize);
     let mut predictors = [0i32; 4];
     for m in 0..count {
         let starts_interval = restart > 0 && m > 0 && m % restart == 0;
         if starts_interval {
-            reader.pos = *segments
-                .next()
+            interval += 1;
+            reader.pos = *destuffed
+                .segments
+                .get(interval)
                 .ok_or_else(|| corrupt("restart marker missing"))?;
-            reader.end = segments
-                .clone()
-                .next()
-                .copied()
-                .unwrap_or(destuffed.data.len() as u64 * 8);
+            reader.end = end_of(interval);
             predictors = [0; 4];
         }
         let mut mcu = Mcu {

@@ -6,7 +6,7 @@ use image::DynamicImage;
 use image::metadata::Orientation;
 
 use super::PipelineError;
-use crate::iiif::Plan;
+use crate::iiif::{Plan, Rect};
 use crate::source::tiled::{self, Window};
 use crate::source::{DCT_SCALES, StoredSource, open_reader};
 
@@ -31,19 +31,23 @@ impl Decoded {
     }
 }
 
+/// A plan's window of a level, as the tiled reader names it.
+pub(crate) fn level_window(r: Rect) -> Window {
+    Window {
+        x: r.x,
+        y: r.y,
+        w: r.w,
+        h: r.h,
+    }
+}
+
 /// Decodes what `plan` reads of `source` (GIF: its first frame), refusing to allocate more
 /// than `max_bytes`.
 pub fn decode(source: StoredSource, plan: &Plan, max_bytes: u64) -> Result<Decoded, PipelineError> {
     let resolution = plan.read.resolution;
     if let Some(level) = source.info.levels.get(resolution) {
         let w = plan.read_window();
-        let window = Window {
-            x: w.x,
-            y: w.y,
-            w: w.w,
-            h: w.h,
-        };
-        let image = tiled::read_window(source.open()?, level, window, max_bytes)?;
+        let image = tiled::read_window(source.open()?, level, level_window(w), max_bytes)?;
         return Ok(Decoded {
             image,
             offset: (w.x, w.y),

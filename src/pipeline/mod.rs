@@ -177,12 +177,7 @@ fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>, Pip
     ) else {
         return Ok(None);
     };
-    let window = tiled::Window {
-        x: w.x,
-        y: w.y,
-        w: w.w,
-        h: w.h,
-    };
+    let window = decode::level_window(w);
     Ok(tiled::stored_jpeg(source.open()?, level, window)?)
 }
 

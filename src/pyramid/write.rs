@@ -447,14 +447,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn stored_jpeg_tiles_are_complete_files() {
-        let (_d, path, _) = write(
+    /// A 600×600 gradient in 256 px JPEG tiles, and its levels.
+    fn jpeg_pyramid() -> (tempfile::TempDir, std::path::PathBuf, Vec<tiled::Level>) {
+        let (d, path, _) = write(
             DynamicImage::ImageRgb8(gradient(600, 600)),
             256,
             TileCompression::Jpeg { quality: 90 },
         );
         let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
+        (d, path, levels)
+    }
+
+    #[test]
+    fn stored_jpeg_tiles_are_complete_files() {
+        let (_d, path, levels) = jpeg_pyramid();
         let one = Window {
             x: 256,
             y: 256,
@@ -475,12 +481,7 @@ mod tests {
 
     #[test]
     fn windows_of_several_stored_tiles_are_joined_with_their_pixels() {
-        let (_d, path, _) = write(
-            DynamicImage::ImageRgb8(gradient(600, 600)),
-            256,
-            TileCompression::Jpeg { quality: 90 },
-        );
-        let levels = tiled::probe(file(&path)).unwrap().unwrap().levels;
+        let (_d, path, levels) = jpeg_pyramid();
         for (level, window) in [
             (0, (0, 0, 512, 512)),
             (0, (256, 256, 344, 344)),
