@@ -71,6 +71,13 @@ impl HuffmanTable {
         })
     }
 
+    /// Table K.3 of T.81 (luminance DC): a code for every DC category of 8-bit data.
+    pub fn standard_dc() -> HuffmanTable {
+        let counts = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+        HuffmanTable::new(&counts, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+            .expect("the standard table is valid")
+    }
+
     /// The DHT body of this table in slot `class << 4 | id`.
     pub fn dht(&self, class_and_id: u8) -> Vec<u8> {
         let mut out = vec![class_and_id];
@@ -90,25 +97,58 @@ pub struct Destuffed {
 /// Removes stuffing from the entropy-coded data at the start of `scan`, up to the first
 /// marker that is not a restart marker.
 pub fn destuff(scan: &[u8]) -> Destuffed {
-    let mut data = Vec::with_capacity(scan.len());
-    let mut segments = vec![0];
-    let mut rest = scan;
-    while let Some(i) = rest.iter().position(|&b| b == 0xFF) {
-        data.extend_from_slice(&rest[..i]);
-        match rest.get(i + 1) {
-            Some(0) => data.push(0xFF),
-            Some(m) if (0xD0..=0xD7).contains(m) => segments.push(data.len() as u64 * 8),
-            // Fill bytes before a marker.
-            Some(0xFF) => {
-                rest = &rest[i + 1..];
+    let mut out = Destuffed {
+        data: Vec::with_capacity(scan.len()),
+        segments: vec![0],
+    };
+    Destuffer::default().feed(scan, &mut out);
+    out
+}
+
+/// Removes stuffing from entropy-coded data that arrives in pieces (a scan read from a file a
+/// chunk at a time): a marker split across two pieces is still recognised.
+#[derive(Debug, Default)]
+pub struct Destuffer {
+    /// The last byte fed was an `FF` whose meaning depends on the next one.
+    after_ff: bool,
+    ended: bool,
+}
+
+impl Destuffer {
+    /// Appends the data in `raw` to `out`; true once a marker other than a restart marker has
+    /// ended the entropy-coded data (what follows it is ignored).
+    pub fn feed(&mut self, raw: &[u8], out: &mut Destuffed) -> bool {
+        let mut rest = raw;
+        while !self.ended {
+            if self.after_ff {
+                let Some((&b, tail)) = rest.split_first() else {
+                    return false;
+                };
+                rest = tail;
+                match b {
+                    0 => out.data.push(0xFF),
+                    0xD0..=0xD7 => out.segments.push(out.data.len() as u64 * 8),
+                    // Fill bytes before a marker: still after an FF.
+                    0xFF => continue,
+                    _ => self.ended = true,
+                }
+                self.after_ff = false;
                 continue;
             }
-            _ => return Destuffed { data, segments },
+            match rest.iter().position(|&b| b == 0xFF) {
+                Some(i) => {
+                    out.data.extend_from_slice(&rest[..i]);
+                    rest = &rest[i + 1..];
+                    self.after_ff = true;
+                }
+                None => {
+                    out.data.extend_from_slice(rest);
+                    return false;
+                }
+            }
         }
-        rest = &rest[i + 2..];
+        true
     }
-    data.extend_from_slice(rest);
-    Destuffed { data, segments }
 }
 
 /// The 32 bits of `data` from bit `pos` on, zeros past its end.
@@ -330,15 +370,9 @@ fn category(v: i32) -> (u32, u32) {
 mod tests {
     use super::*;
 
-    /// Table K.3 of T.81, luminance DC.
-    fn dc_table() -> HuffmanTable {
-        let counts = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
-        HuffmanTable::new(&counts, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).unwrap()
-    }
-
     #[test]
     fn dc_differences_and_copied_bits_read_back() {
-        let table = dc_table();
+        let table = HuffmanTable::standard_dc();
         let mut w = BitWriter::new(Vec::new());
         let diffs = [0, 1, -1, 2047, -2047, 300, -5];
         for &d in &diffs {
@@ -370,6 +404,24 @@ mod tests {
         ]);
         assert_eq!(d.data, vec![1, 0xFF, 2, 3, 4]);
         assert_eq!(d.segments, vec![0, 24, 32]);
+    }
+
+    #[test]
+    fn destuffing_in_pieces_reads_markers_split_between_them() {
+        let scan = [
+            1, 0xFF, 0, 2, 0xFF, 0xD0, 3, 0xFF, 0xFF, 0xD1, 4, 0xFF, 0xD9, 5,
+        ];
+        for cut in 0..scan.len() {
+            let mut out = Destuffed {
+                data: Vec::new(),
+                segments: vec![0],
+            };
+            let mut d = Destuffer::default();
+            let ended = d.feed(&scan[..cut], &mut out) | d.feed(&scan[cut..], &mut out);
+            assert!(ended, "cut at {cut}");
+            assert_eq!(out.data, vec![1, 0xFF, 2, 3, 4], "cut at {cut}");
+            assert_eq!(out.segments, vec![0, 24, 32], "cut at {cut}");
+        }
     }
 
     #[test]

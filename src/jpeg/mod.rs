@@ -9,9 +9,15 @@
 //! component in frame order, the same components, sampling, quantization and Huffman tables in
 //! every tile, tiles whose frame is the whole tile size, and a window that starts on an MCU
 //! boundary. Anything else is [`JoinError::Unsupported`] and the caller decodes instead.
+//!
+//! The same reading cuts one JPEG of any size into bands of MCU rows ([`Bands`]), so the
+//! pyramid builder decodes a gigapixel source a band at a time.
 
+mod bands;
 mod entropy;
 mod markers;
+
+pub use bands::{Band, Bands};
 
 use entropy::{BitReader, BitWriter, HuffmanTable};
 use markers::{Component, Header, QuantTable};
@@ -394,7 +400,7 @@ mod tests {
     use zune_jpeg::JpegDecoder;
 
     /// A picture with detail everywhere: gradients and a diagonal pattern.
-    fn picture(w: u32, h: u32, channels: usize) -> Vec<u8> {
+    pub(super) fn picture(w: u32, h: u32, channels: usize) -> Vec<u8> {
         let mut p = Vec::with_capacity((w * h) as usize * channels);
         for y in 0..h {
             for x in 0..w {
@@ -409,7 +415,7 @@ mod tests {
         p
     }
 
-    fn encode(
+    pub(super) fn encode(
         pixels: &[u8],
         (w, h): (u32, u32),
         channels: usize,
@@ -431,7 +437,7 @@ mod tests {
         out
     }
 
-    fn decode_pixels(stream: &[u8], channels: usize) -> (Vec<u8>, usize, usize) {
+    pub(super) fn decode_pixels(stream: &[u8], channels: usize) -> (Vec<u8>, usize, usize) {
         let colour = if channels == 1 {
             ColorSpace::Luma
         } else {
