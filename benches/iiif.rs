@@ -117,8 +117,8 @@ fn decoding(c: &mut Criterion) {
     )
     .unwrap();
     let store = FileStore::new(dir.path()).unwrap();
-    let flat = probe(&store, &Locator::new("photo.jpg"), u64::MAX).unwrap();
-    let tiled = probe(&store, &Locator::new("photo.tif"), u64::MAX).unwrap();
+    let flat = probe(&store, &Locator::new("photo.jpg"), u64::MAX, None).unwrap();
+    let tiled = probe(&store, &Locator::new("photo.tif"), u64::MAX, None).unwrap();
     let planned = |source: &SourceInfo, url: &str, reduce: bool| {
         let IiifPath::Image { request, .. } = parse_path(url).unwrap() else {
             unreachable!()
@@ -167,7 +167,7 @@ fn decoding(c: &mut Criterion) {
         TileCompression::Jpeg { quality: 85 },
     )
     .unwrap();
-    let tiled256 = probe(&store, &Locator::new("photo256.tif"), u64::MAX).unwrap();
+    let tiled256 = probe(&store, &Locator::new("photo256.tif"), u64::MAX, None).unwrap();
     let p = planned(&tiled256, tile, true);
     let mut group = c.benchmark_group("512 tile of 256 tiles");
     for (name, joined) in [("decode + encode q85", false), ("joined", true)] {

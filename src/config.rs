@@ -189,6 +189,7 @@ fn from_texts<'de, D: Deserializer<'de>, T: FromStr<Err: Display>>(
 pub struct PyramidConfig {
     pub min_pixels: u64,
     pub jpeg_quality: u8,
+    pub build_memory: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -397,6 +398,7 @@ impl Config {
             tile: self.image.tile_size,
             jpeg_quality: self.pyramid.jpeg_quality,
             max_decode_bytes: self.render_options().max_decode_bytes,
+            build_memory: self.pyramid.build_memory,
         }
     }
 

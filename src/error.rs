@@ -68,6 +68,9 @@ codes! {
     Internal = "internal",
     /// Too many renders are running or waiting: retry after `Retry-After`.
     Overloaded = "overloaded",
+    /// A flat source too large to read whole is getting its pyramid: retry after
+    /// `Retry-After`.
+    PyramidPending = "pyramid_pending",
     /// The admin API needs `Authorization: Bearer …`.
     Unauthorized = "unauthorized",
     /// Wrong credentials, or the feature is switched off.

@@ -189,6 +189,62 @@ fn ingest_builds_pyramids_ahead_and_small_sources_get_none() {
     assert_eq!(s.metric("tessera_pyramids_queued"), 0.0);
 }
 
+#[test]
+fn flat_sources_over_the_pixel_limit_are_served_from_their_pyramid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root")).unwrap();
+    let picture = picture();
+    write_jpeg(&dir.path().join("root/big.jpg"), &picture);
+    picture.save(dir.path().join("root/big.png")).unwrap();
+    let mut progressive = Vec::new();
+    let mut e = jpeg_encoder::Encoder::new(&mut progressive, 90);
+    e.set_progressive(true);
+    e.encode(picture.as_raw(), 2400, 1800, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    std::fs::write(dir.path().join("root/progressive.jpg"), progressive).unwrap();
+    // 4.3 MP sources, a decode limit of 1 MP: read whole they would be refused.
+    let s = Server::start_in(
+        dir.path(),
+        &[
+            "--set",
+            "source.max_pixels=1000000",
+            "--set",
+            "pyramid.min_pixels=1000000",
+            "--set",
+            "cache.enabled=false",
+        ],
+    );
+    let tile = "512,512,512,512/512,/0/default.png";
+    for (n, name) in ["big.jpg", "big.png"].into_iter().enumerate() {
+        let info = s.get(&format!("{name}/info.json"));
+        assert_eq!(info.status, 200, "{name}: {}", info.text());
+        assert_eq!(info.json()["width"], 2400);
+        // The first request queues the build, read band by band; until it is done, tiles
+        // answer 503 with Retry-After (the build may win the race: then 200).
+        let first = s.get(&format!("{name}/{tile}"));
+        if first.status != 200 {
+            assert_eq!(first.status, 503, "{name}: {}", first.text());
+            assert_eq!(first.header("x-tessera-error"), "pyramid_pending");
+            assert!(!first.header("retry-after").is_empty());
+        }
+        wait_for(&s, "tessera_pyramids_built_total", n as f64 + 1.0);
+        let reply = s.get(&format!("{name}/{tile}"));
+        assert_eq!(reply.status, 200, "{name}: {}", reply.text());
+        let want = DynamicImage::ImageRgb8(
+            image::imageops::crop_imm(&picture, 512, 512, 512, 512).to_image(),
+        );
+        let d = mean_diff(&want, &reply.image());
+        assert!(d < 1.5, "{name}: mean difference {d:.2}");
+        let thumb = s.get(&format!("{name}/full/!256,256/0/default.jpg"));
+        assert_eq!(thumb.image().dimensions(), (256, 192), "{name}");
+    }
+    assert_eq!(s.metric("tessera_pyramid_failures_total"), 0.0);
+    // A progressive JPEG cannot be read in bands: refused from its header, as before.
+    let r = s.get("progressive.jpg/info.json");
+    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(r.header("x-tessera-error"), "source_too_large");
+}
+
 fn file(path: &Path) -> Box<dyn tessera::source::ReadSeek> {
     Box::new(std::fs::File::open(path).unwrap())
 }

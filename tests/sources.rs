@@ -148,7 +148,7 @@ fn scaled_decode_agrees_with_full_decode() {
     let store = tessera::source::FileStore::new(&dir).unwrap();
     let probe = |file: &str| {
         let at = store.locate(file).unwrap();
-        tessera::source::probe(&store, &at, u64::MAX).unwrap()
+        tessera::source::probe(&store, &at, u64::MAX, None).unwrap()
     };
     for (file, request, want_scale) in [
         ("coffee.jpg", "full/!100,100/0/default.png", 4),

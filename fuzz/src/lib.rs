@@ -507,7 +507,7 @@ impl SourceStore for Memory {
 pub fn source_probe(data: &[u8]) {
     let store = Memory(data.into());
     let at = Locator::new("input");
-    let Ok(info) = tessera::source::probe(&store, &at, MAX_PIXELS) else {
+    let Ok(info) = tessera::source::probe(&store, &at, MAX_PIXELS, None) else {
         return;
     };
     let source = StoredSource {

@@ -141,7 +141,9 @@ pub fn status(code: Code) -> StatusCode {
         | Code::OverlayFailed
         | Code::CacheFailed
         | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::CatalogueUnavailable | Code::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        Code::CatalogueUnavailable | Code::Overloaded | Code::PyramidPending => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Code::Unauthorized => StatusCode::UNAUTHORIZED,
         Code::Forbidden | Code::Refused | Code::NotAllowed | Code::FourEyes | Code::CsrfRefused => {
             StatusCode::FORBIDDEN
@@ -232,6 +234,7 @@ mod tests {
         (Code::CacheFailed, 500, "cache_failed"),
         (Code::Internal, 500, "internal"),
         (Code::Overloaded, 503, "overloaded"),
+        (Code::PyramidPending, 503, "pyramid_pending"),
         (Code::Unauthorized, 401, "unauthorized"),
         (Code::Forbidden, 403, "forbidden"),
         (Code::TemplateNotFound, 404, "template_not_found"),

@@ -43,8 +43,6 @@ pub struct Bands<R> {
     width: u32,
     height: u32,
     restart: u64,
-    /// MCU rows per band.
-    band_rows: u32,
     /// MCU rows already cut.
     rows_done: u32,
     /// Destuffed data from a little before the next MCU on, and restart interval starts in it.
@@ -60,10 +58,9 @@ pub struct Bands<R> {
 }
 
 impl<R: Read> Bands<R> {
-    /// Reads the header of the JPEG in `input`; bands will be at least `min_rows` rows high
-    /// (whole MCU rows). `Unsupported` for what cannot be cut (progressive, lossless, arithmetic
-    /// coding, 12 bits, no height in the frame).
-    pub fn open(mut input: R, min_rows: u32) -> Result<Bands<R>, JoinError> {
+    /// Reads the header of the JPEG in `input`. `Unsupported` for what cannot be cut
+    /// (progressive, lossless, arithmetic coding, 12 bits, no height in the frame).
+    pub fn open(mut input: R) -> Result<Bands<R>, JoinError> {
         let bytes = read_header(&mut input)?;
         let header = markers::parse(&bytes)?;
         if header.data != bytes.len() {
@@ -77,7 +74,6 @@ impl<R: Read> Bands<R> {
         for t in &mut out_layout.tables {
             t.2 = HuffmanTable::standard_dc();
         }
-        let band_rows = min_rows.max(1).div_ceil(layout.mcu.1);
         Ok(Bands {
             input,
             layout,
@@ -85,7 +81,6 @@ impl<R: Read> Bands<R> {
             width: header.width as u32,
             height: header.height as u32,
             restart: header.restart as u64,
-            band_rows,
             rows_done: 0,
             data: Destuffed {
                 data: Vec::with_capacity(CHUNK + MARGIN),
@@ -111,14 +106,15 @@ impl<R: Read> Bands<R> {
         self.layout.components.len()
     }
 
-    /// The next band, `None` after the last.
-    pub fn next_band(&mut self) -> Result<Option<Band>, JoinError> {
+    /// The next band, at least `min_rows` high (whole MCU rows) unless the image ends first;
+    /// `None` after the last.
+    pub fn next_band(&mut self, min_rows: u32) -> Result<Option<Band>, JoinError> {
         let (mw, mh) = self.layout.mcu;
         let mcu_rows = self.height.div_ceil(mh);
         if self.rows_done >= mcu_rows {
             return Ok(None);
         }
-        let rows = self.band_rows.min(mcu_rows - self.rows_done);
+        let rows = min_rows.max(1).div_ceil(mh).min(mcu_rows - self.rows_done);
         let count = rows as u64 * self.width.div_ceil(mw) as u64;
         let per_mcu: u32 = self.layout.blocks.iter().sum();
         let mut blocks = Vec::with_capacity(count as usize * per_mcu as usize);
@@ -136,7 +132,7 @@ impl<R: Read> Bands<R> {
     /// Reads one MCU's blocks, after moving to the next restart interval if it starts one.
     fn read_mcu(&mut self, blocks: &mut Vec<Block>) -> Result<(), JoinError> {
         let m = self.mcus_read;
-        if self.restart > 0 && m > 0 && m % self.restart == 0 {
+        if self.restart > 0 && m > 0 && m.is_multiple_of(self.restart) {
             self.segment += 1;
             while self.data.segments.len() <= self.segment && !self.input_ended {
                 self.fill()?;
@@ -281,9 +277,9 @@ mod tests {
 
     /// Cuts an encoded picture into bands and decodes each; the rows, stacked.
     fn bands_decoded(jpeg: &[u8], min_rows: u32, channels: usize) -> (Vec<u8>, Vec<u32>) {
-        let mut bands = Bands::open(std::io::Cursor::new(jpeg), min_rows).unwrap();
+        let mut bands = Bands::open(std::io::Cursor::new(jpeg)).unwrap();
         let (mut pixels, mut starts) = (Vec::new(), Vec::new());
-        while let Some(band) = bands.next_band().unwrap() {
+        while let Some(band) = bands.next_band(min_rows).unwrap() {
             let (p, w, h) = decode_pixels(&band.jpeg, channels);
             assert_eq!((w as u32, h as u32), (bands.size().0, band.height));
             starts.push(band.y);
@@ -344,7 +340,7 @@ mod tests {
         e.set_progressive(true);
         e.encode(&picture(64, 64, 3), 64, 64, jpeg_encoder::ColorType::Rgb)
             .unwrap();
-        let r = Bands::open(std::io::Cursor::new(&progressive), 8);
+        let r = Bands::open(std::io::Cursor::new(&progressive));
         assert!(matches!(r, Err(JoinError::Unsupported(_))));
         let whole = encode(
             &picture(64, 64, 3),
@@ -354,10 +350,10 @@ mod tests {
             0,
         );
         let cut = &whole[..whole.len() / 2];
-        let mut bands = Bands::open(std::io::Cursor::new(cut), 8).unwrap();
+        let mut bands = Bands::open(std::io::Cursor::new(cut)).unwrap();
         let mut result = Ok(None);
         for _ in 0..8 {
-            result = bands.next_band();
+            result = bands.next_band(8);
             if result.is_err() {
                 break;
             }

@@ -20,16 +20,17 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use image::ImageFormat;
 use image::metadata::Orientation;
+use image::{ColorType, DynamicImage, ImageFormat};
 use lru::LruCache;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge};
 
 use crate::error::{Cause, Code, Coded};
 use crate::pipeline::decode::decode_whole;
-use crate::source::{Locator, SourceInfo, SourceStore, StoredSource, tiled};
+use crate::source::bands::{self, BandReader};
+use crate::source::{Locator, SourceError, SourceInfo, SourceStore, StoredSource, tiled};
 use crate::store::Asset;
-use write::{TileCompression, Written, write_pyramid};
+use write::{PyramidWriter, TileCompression, Written};
 
 /// Why a pyramid could not be built or opened.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,10 @@ pub enum PyramidError {
     Io(Locator, #[source] std::io::Error),
     #[error("pyramid {0} does not match its source: {1}")]
     Mismatch(Locator, #[source] Cause),
+    #[error(
+        "building this pyramid needs about {needed} bytes, over pyramid.build_memory ({limit})"
+    )]
+    Memory { needed: u64, limit: u64 },
 }
 
 /// Configuration of pyramid derivatives.
@@ -55,8 +60,10 @@ pub struct PyramidSettings {
     pub tile: u32,
     /// Quality of JPEG tiles (8-bit gray and RGB sources; others get lossless Deflate tiles).
     pub jpeg_quality: u8,
-    /// Most bytes decoding one source may allocate.
+    /// Most bytes decoding one source whole may allocate (sources that cannot be read in bands).
     pub max_decode_bytes: u64,
+    /// Most bytes of pixels a build reading its source in bands may hold.
+    pub build_memory: u64,
 }
 
 /// Pyramid series for `/metrics`.
@@ -233,6 +240,15 @@ impl Pyramids {
         None
     }
 
+    /// Whether the pyramid of the source with this content hash is queued or being built.
+    pub fn building(&self, hash: &str) -> bool {
+        self.known
+            .lock()
+            .expect("pyramid lock")
+            .building
+            .contains(hash)
+    }
+
     /// Builds the pyramid of `asset` now unless one is on disk (for `tessera ingest`).
     /// `None` when none is wanted or it already existed.
     pub fn ensure(&self, asset: &Asset) -> Result<Option<Written>, PyramidError> {
@@ -328,18 +344,50 @@ impl Pyramids {
         result
     }
 
+    /// Reads `source` in bands into a pyramid writer (see [`bands`]), or decodes it whole when
+    /// it cannot be read so, then opens the result.
     fn write(&self, source: &SourceInfo, hash: &str) -> Result<Written, PyramidError> {
-        let stored = StoredSource {
-            store: self.sources.as_ref(),
-            info: source,
+        let store = self.sources.as_ref();
+        let banded = match source.orientation {
+            Orientation::NoTransforms => bands::open(store, &source.locator, source.format)
+                .map_err(|e| PyramidError::Decode(e.into()))?,
+            _ => None,
         };
-        let image =
-            decode_whole(stored, self.settings.max_decode_bytes).map_err(PyramidError::Decode)?;
-        let compression = TileCompression::for_image(&image, self.settings.jpeg_quality);
-        let mut image = Some(image);
+        let mut reader = match banded {
+            Some(reader) => {
+                let (size, color) = (reader.size(), reader.color());
+                let needed = write::working_bytes(size, color, self.settings.tile)
+                    + reader.working_bytes()
+                    + 2 * bands::band_bytes(size.0, color);
+                if needed > self.settings.build_memory {
+                    return Err(PyramidError::Memory {
+                        needed,
+                        limit: self.settings.build_memory,
+                    });
+                }
+                reader
+            }
+            None => {
+                let stored = StoredSource {
+                    store,
+                    info: source,
+                };
+                let image = decode_whole(stored, self.settings.max_decode_bytes)
+                    .map_err(PyramidError::Decode)?;
+                Box::new(Whole(Some(image)))
+            }
+        };
+        let (size, color) = (reader.size(), reader.color());
+        let compression = TileCompression::for_color(color, self.settings.jpeg_quality);
         let written = self.store.put(hash, &mut |out| {
-            let image = image.take().expect("a pyramid is written once");
-            Ok(write_pyramid(out, image, self.settings.tile, compression)?)
+            let mut writer = PyramidWriter::new(out, size, color, self.settings.tile, compression)?;
+            while let Some(band) = reader
+                .next_band()
+                .map_err(|e| PyramidError::Decode(e.into()))?
+            {
+                writer.push(&band)?;
+            }
+            Ok(writer.finish()?)
         })?;
         let info = self.read_header(hash, source)?;
         self.remember(hash, info);
@@ -347,13 +395,32 @@ impl Pyramids {
     }
 }
 
+/// A source decoded whole: one band.
+struct Whole(Option<DynamicImage>);
+
+impl BandReader for Whole {
+    fn size(&self) -> (u32, u32) {
+        self.0.as_ref().map_or((0, 0), |i| (i.width(), i.height()))
+    }
+    fn color(&self) -> ColorType {
+        self.0.as_ref().map_or(ColorType::Rgb8, |i| i.color())
+    }
+    fn next_band(&mut self) -> Result<Option<DynamicImage>, SourceError> {
+        Ok(self.0.take())
+    }
+    fn working_bytes(&self) -> u64 {
+        0
+    }
+}
+
 impl Coded for PyramidError {
     fn code(&self) -> Code {
         match self {
             PyramidError::Decode(e) => e.code(),
-            PyramidError::Write(_) | PyramidError::Io(..) | PyramidError::Mismatch(..) => {
-                Code::Internal
-            }
+            PyramidError::Write(_)
+            | PyramidError::Io(..)
+            | PyramidError::Mismatch(..)
+            | PyramidError::Memory { .. } => Code::Internal,
         }
     }
 }

@@ -298,6 +298,10 @@ impl RenderService {
                 // A tiled source may be any size; what one request decodes may not.
                 let limit = self.sources.max_pixels();
                 if plan.decoded_pixels() > limit {
+                    let building = |p: &Arc<Pyramids>| p.building(&asset.content_hash);
+                    if pyramid.is_none() && self.pyramids.as_ref().is_some_and(building) {
+                        return Err(SourceError::PyramidPending.into());
+                    }
                     let pixels = plan.decoded_pixels();
                     return Err(SourceError::DecodeTooLarge { pixels, limit }.into());
                 }
@@ -664,11 +668,10 @@ impl RenderService {
 pub fn sources(config: &Config, store: Arc<dyn SourceStore>) -> std::io::Result<Sources> {
     let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
         .map_err(std::io::Error::other)?;
-    Ok(Sources::new(
-        store,
-        config.source.max_pixels,
-        Arc::new(catalogue),
-    ))
+    Ok(
+        Sources::new(store, config.source.max_pixels, Arc::new(catalogue))
+            .with_pyramids_from(Some(config.pyramid.min_pixels).filter(|&m| m > 0)),
+    )
 }
 
 /// Removes the cached derivatives of an identifier: every render of every version for a

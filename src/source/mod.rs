@@ -1,6 +1,7 @@
 //! Sources: mapping identifiers to files under the image root, and reading what a plan needs
 //! (format, oriented size, orientation) from the file's header without decoding pixels.
 
+pub mod bands;
 mod resolve;
 pub mod store;
 pub mod tiled;
@@ -35,6 +36,8 @@ pub enum SourceError {
         "this request decodes {pixels} pixels of the source, over this server's limit of {limit}; ask for a smaller region or size"
     )]
     DecodeTooLarge { pixels: u64, limit: u64 },
+    #[error("this source is too large to read flat; its tiled pyramid is being built")]
+    PyramidPending,
     #[error("source is not a supported image: {0}")]
     Unsupported(String),
     #[error("source could not be read: {0}")]
@@ -56,6 +59,7 @@ impl Coded for SourceError {
             SourceError::TooLarge { .. } | SourceError::DecodeTooLarge { .. } => {
                 Code::SourceTooLarge
             }
+            SourceError::PyramidPending => Code::PyramidPending,
             SourceError::Unsupported(_) => Code::UnsupportedSource,
             SourceError::Unreadable(_) => Code::UnreadableSource,
         }
@@ -221,11 +225,14 @@ fn probe_decoder(
 /// Reads the header of the source at `at`: format, oriented size, orientation. Refuses flat
 /// sources larger than `max_pixels` here, before any pixel is decoded: they are decoded
 /// whole. Tiled sources of any size pass; each request reads only the window it needs, and
-/// the render service holds that window to the same limit.
+/// the render service holds that window to the same limit. Flat sources of at least
+/// `pyramids_from` pixels that can be read in bands ([`bands`]) pass too: they are served from
+/// a pyramid built band by band.
 pub fn probe(
     store: &dyn SourceStore,
     at: &Locator,
     max_pixels: u64,
+    pyramids_from: Option<u64>,
 ) -> Result<SourceInfo, SourceError> {
     let meta = store
         .meta(at)
@@ -252,7 +259,12 @@ pub fn probe(
         }
     };
     let pixels = w as u64 * h as u64;
-    if pixels > max_pixels && levels.is_empty() {
+    let banded = || {
+        pyramids_from.is_some_and(|from| pixels >= from)
+            && orientation == Orientation::NoTransforms
+            && matches!(bands::open(store, at, format), Ok(Some(_)))
+    };
+    if pixels > max_pixels && levels.is_empty() && !banded() {
         return Err(SourceError::TooLarge {
             width: w,
             height: h,

@@ -40,6 +40,9 @@ impl Coded for AssetError {
 pub struct Sources {
     store: Arc<dyn SourceStore>,
     max_pixels: u64,
+    /// Flat sources over `max_pixels` of at least this many pixels that can be read in bands
+    /// are accepted: they get pyramids.
+    pyramids_from: Option<u64>,
     catalogue: Arc<Catalogue>,
 }
 
@@ -63,7 +66,17 @@ impl Sources {
         Sources {
             store,
             max_pixels,
+            pyramids_from: None,
             catalogue,
+        }
+    }
+
+    /// Accepts flat sources over the pixel limit that get pyramids (`pyramid.min_pixels`)
+    /// and can be read in bands to build them.
+    pub fn with_pyramids_from(self, min_pixels: Option<u64>) -> Sources {
+        Sources {
+            pyramids_from: min_pixels,
+            ..self
         }
     }
 
@@ -113,7 +126,7 @@ impl Sources {
                 return Err(e.into());
             }
         };
-        let source = probe(store, &at, self.max_pixels)?;
+        let source = probe(store, &at, self.max_pixels, self.pyramids_from)?;
         let content_hash = store.content_hash(&at).map_err(SourceError::unreadable)?;
         let sidecar_modified = store.sidecar_modified(&at);
         let properties = read_sidecar(store, &at);
