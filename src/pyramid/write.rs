@@ -408,17 +408,44 @@ impl<W: Write + Seek> PyramidWriter<W> {
     /// Encodes and writes the tiles of level `k`'s held rows.
     fn write_tile_row(&mut self, k: usize) -> Result<(), WriteError> {
         let level = &mut self.levels[k];
-        let size = (level.width, level.rows_held);
-        let channels = self.layout.channels as usize;
-        for tx in 0..level.width.div_ceil(self.tile) {
-            let bytes = encode_tile(
-                level.rows.raw(),
-                size,
-                channels,
-                tx * self.tile,
-                self.tile,
-                self.compression,
-            )?;
+        let (size, raw) = ((level.width, level.rows_held), level.rows.raw());
+        let (channels, tile, compression) =
+            (self.layout.channels as usize, self.tile, self.compression);
+        let columns = level.width.div_ceil(tile) as usize;
+        let encode =
+            |tx: usize| encode_tile(raw, size, channels, tx as u32 * tile, tile, compression);
+        // Encoding is most of a build's time: the row's tiles are shared among the cores.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(columns);
+        let mut tiles: Vec<Option<Result<Vec<u8>, WriteError>>> =
+            (0..columns).map(|_| None).collect();
+        if threads <= 1 {
+            for (tx, t) in tiles.iter_mut().enumerate() {
+                *t = Some(encode(tx));
+            }
+        } else {
+            std::thread::scope(|scope| {
+                let encode = &encode;
+                let workers: Vec<_> = (0..threads)
+                    .map(|first| {
+                        scope.spawn(move || {
+                            (first..columns)
+                                .step_by(threads)
+                                .map(|tx| (tx, encode(tx)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for worker in workers {
+                    for (tx, t) in worker.join().expect("tile encoding does not panic") {
+                        tiles[tx] = Some(t);
+                    }
+                }
+            });
+        }
+        for t in tiles {
+            let bytes = t.expect("every column was encoded")?;
             if !self.big && self.pos + bytes.len() as u64 > u32::MAX as u64 {
                 return Err(WriteError::TooLarge);
             }

@@ -18,7 +18,7 @@ use super::{Locator, ReadSeek, SourceError, SourceStore};
 use crate::jpeg;
 
 /// Pixels of a band read at a time (its rows are whole rows of the image).
-const BAND_BYTES: u64 = 16 << 20;
+const BAND_BYTES: u64 = 4 << 20;
 
 /// A source's rows, top to bottom.
 pub trait BandReader: Send {

@@ -149,7 +149,8 @@ impl StoredSource<'_> {
 /// The reductions a JPEG decodes at by DCT scaling: resolution `i` is 1/`DCT_SCALES[i]`.
 pub const DCT_SCALES: [u32; 4] = [1, 2, 4, 8];
 
-/// The stored pixel layout of a JPEG: `L8`, `L16`, `Rgb8` or `Cmyk8`.
+/// The stored pixel layout of a JPEG: `L8`, `L16`, `Rgb8` or `Cmyk8` (`image` reports CMYK as
+/// the RGB it converts to).
 fn jpeg_pixel_format(store: &dyn SourceStore, at: &Locator) -> Result<String, SourceError> {
     let file = store.open(at).map_err(SourceError::unreadable)?;
     let mut d = jpeg_decoder::Decoder::new(BufReader::new(file));
@@ -208,18 +209,44 @@ fn probe_decoder(
     // Reading a header allocates next to nothing; the decoder's own allocation limits would
     // turn an oversized source into a vague decode error instead of the clear refusal in
     // `probe`.
+    if format == ImageFormat::Jpeg {
+        let (w, h, orientation) = jpeg_header(store, at)?;
+        return Ok((w, h, orientation, jpeg_pixel_format(store, at)?));
+    }
     reader.no_limits();
     let mut decoder = reader.into_decoder().map_err(SourceError::unreadable)?;
     let (w, h) = decoder.dimensions();
     // A broken EXIF block is not worth refusing the image for: show it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let pixel_format = if format == ImageFormat::Jpeg {
-        // The JPEG decoder reports CMYK as the RGB it converts to; read the frame header.
-        jpeg_pixel_format(store, at)?
-    } else {
-        format!("{:?}", decoder.original_color_type())
-    };
-    Ok((w, h, orientation, pixel_format))
+    Ok((
+        w,
+        h,
+        orientation,
+        format!("{:?}", decoder.original_color_type()),
+    ))
+}
+
+/// A JPEG's stored size and EXIF orientation, from its header segments only (`image`'s JPEG
+/// decoder reads the whole file into memory first: a gigapixel's hundreds of megabytes).
+fn jpeg_header(
+    store: &dyn SourceStore,
+    at: &Locator,
+) -> Result<(u32, u32, Orientation), SourceError> {
+    let file = store.open(at).map_err(SourceError::unreadable)?;
+    let options = zune_core::options::DecoderOptions::default()
+        .set_max_width(u16::MAX as usize)
+        .set_max_height(u16::MAX as usize);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(BufReader::new(file), options);
+    d.decode_headers().map_err(SourceError::unreadable)?;
+    let (w, h) = d
+        .dimensions()
+        .ok_or_else(|| SourceError::unreadable("no JPEG frame"))?;
+    // A broken EXIF block is not worth refusing the image for: show it as stored.
+    let orientation = d
+        .exif()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    Ok((w as u32, h as u32, orientation))
 }
 
 /// Reads the header of the source at `at`: format, oriented size, orientation. Refuses flat
