@@ -95,6 +95,7 @@ fn tile_indices_past_32_bits_are_refused() {
     use tessera::source::tiled::{Level, tile_index};
     let level = Level {
         ifd: 1,
+        subifd: None,
         width: 65_536,
         height: 70_000,
         tile_width: 1,

@@ -274,3 +274,46 @@ fn pyramid_tiles_agree_with_the_flat_source() {
         }
     }
 }
+
+/// A pyramid whose reduced levels are SubIFDs of the first directory (`vips tiffsave
+/// --subifd`, the layout OME-TIFF and recent libvips use) is read level by level like one
+/// whose levels follow each other: same info.json, same pixels, and its 128 px level's stored
+/// tile handed out as stored.
+#[test]
+fn pyramids_with_levels_in_subifds_read_like_chained_ones() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-images/astronaut-subifd.tif");
+    let levels = tessera::source::tiled::probe(Box::new(std::fs::File::open(path).unwrap()))
+        .unwrap()
+        .unwrap()
+        .levels;
+    let found: Vec<_> = levels
+        .iter()
+        .map(|l| (l.width, l.subifd.is_some()))
+        .collect();
+    assert_eq!(found, vec![(512, false), (256, true), (128, true)]);
+    let s = samples();
+    let sub = s.get("astronaut-subifd.tif/info.json").json();
+    let chained = s.get("astronaut-pyramid.tif/info.json").json();
+    for key in ["tiles", "sizes", "width", "height"] {
+        assert_eq!(sub[key], chained[key], "{key}");
+    }
+    for request in [
+        "0,0,128,128/128,/0/default.png",
+        "256,0,256,256/128,/0/default.png",
+        "full/!100,100/0/default.png",
+        "pct:10,20,60,50/,150/90/default.png",
+    ] {
+        let a = s.get(&format!("astronaut-subifd.tif/{request}")).image();
+        let b = s.get(&format!("astronaut-pyramid.tif/{request}")).image();
+        assert!(a == b, "{request}: pixels differ");
+    }
+    // A tile of the smallest level, exactly stored pixels: the stored JPEG as it is.
+    let tile = s.get("astronaut-subifd.tif/0,0,512,512/128,/0/default.jpg");
+    assert_eq!(tile.status, 200);
+    assert_eq!(
+        tile.body,
+        s.get("astronaut-pyramid.tif/0,0,512,512/128,/0/default.jpg")
+            .body
+    );
+}

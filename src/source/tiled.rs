@@ -28,8 +28,12 @@ type File = Box<dyn ReadSeek>;
 /// One stored resolution of a tiled TIFF, largest first in a pyramid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
-    /// Index of the image file directory that holds this level.
+    /// Index of the image file directory that holds this level (in the main chain).
     pub ifd: u32,
+    /// For a level stored as a SubIFD of the first directory (`vips --subifd`): the file
+    /// offset of its directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subifd: Option<u64>,
     pub width: u32,
     pub height: u32,
     pub tile_width: u32,
@@ -51,12 +55,94 @@ fn unreadable(e: impl Into<crate::error::Cause>) -> SourceError {
 
 /// Tag arrays (tile offsets of a 100k×100k level run to megabytes) may be larger than the
 /// `tiff` crate's 1 MiB default; the tiles themselves are bounded by the tile size.
-fn open(file: File) -> Result<Decoder<BufReader<File>>, SourceError> {
+fn open<R: Read + Seek>(reader: R) -> Result<Decoder<R>, SourceError> {
     let mut limits = Limits::default();
     limits.ifd_value_size = 256 << 20;
-    Ok(Decoder::new(BufReader::new(file))
+    Ok(Decoder::new(reader)
         .map_err(unreadable)?
         .with_limits(limits))
+}
+
+/// A decoder whose current directory is `level`'s.
+fn open_level(file: File, level: &Level) -> Result<Decoder<BufReader<File>>, SourceError> {
+    match level.subifd {
+        Some(at) => {
+            let file: File = Box::new(FirstIfdAt::new(file, at).map_err(unreadable)?);
+            open(BufReader::new(file))
+        }
+        None => {
+            let mut d = open(BufReader::new(file))?;
+            d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
+            Ok(d)
+        }
+    }
+}
+
+/// A TIFF file as it would be if its first directory were the one at `ifd`: the header's
+/// first-directory offset reads as `ifd`, every other byte as stored. The `tiff` crate walks
+/// only the main chain of directories; this opens a SubIFD as a decoder's first image.
+struct FirstIfdAt<R> {
+    inner: R,
+    header: [u8; 16],
+    header_len: u64,
+    pos: u64,
+}
+
+impl<R: Read + Seek> FirstIfdAt<R> {
+    fn new(mut inner: R, ifd: u64) -> std::io::Result<FirstIfdAt<R>> {
+        let mut header = [0u8; 16];
+        inner.seek(SeekFrom::Start(0))?;
+        inner.read_exact(&mut header[..8])?;
+        let little = header[..2] == *b"II";
+        let big = header[2..4] == if little { [43, 0] } else { [0, 43] };
+        let header_len = if big {
+            inner.read_exact(&mut header[8..16])?;
+            header[8..16].copy_from_slice(&if little {
+                ifd.to_le_bytes()
+            } else {
+                ifd.to_be_bytes()
+            });
+            16
+        } else {
+            let ifd = u32::try_from(ifd).map_err(std::io::Error::other)?;
+            header[4..8].copy_from_slice(&if little {
+                ifd.to_le_bytes()
+            } else {
+                ifd.to_be_bytes()
+            });
+            8
+        };
+        inner.seek(SeekFrom::Start(0))?;
+        Ok(FirstIfdAt {
+            inner,
+            header,
+            header_len,
+            pos: 0,
+        })
+    }
+}
+
+impl<R: Read + Seek> Read for FirstIfdAt<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos < self.header_len {
+            let from = &self.header[self.pos as usize..self.header_len as usize];
+            let n = from.len().min(buf.len());
+            buf[..n].copy_from_slice(&from[..n]);
+            self.pos += n as u64;
+            self.inner.seek(SeekFrom::Start(self.pos))?;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for FirstIfdAt<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
+    }
 }
 
 /// How the current directory's tiles are stored, when Tessera can read them as tiles.
@@ -66,7 +152,7 @@ struct Layout {
     jpeg: bool,
 }
 
-fn layout(d: &mut Decoder<BufReader<File>>) -> Option<Layout> {
+fn layout<R: Read + Seek>(d: &mut Decoder<R>) -> Option<Layout> {
     if d.get_chunk_type() != ChunkType::Tile {
         return None;
     }
@@ -119,7 +205,7 @@ pub struct Tiled {
 /// not tiled (a strip TIFF), its tiles are of a kind not read as tiles, or it is stored
 /// rotated (tiles are read as stored): the whole-image decoder takes those.
 pub fn probe(file: File) -> Result<Option<Tiled>, SourceError> {
-    let mut d = open(file)?;
+    let mut d = open(BufReader::new(file))?;
     let Some(first) = layout(&mut d) else {
         return Ok(None);
     };
@@ -138,24 +224,19 @@ pub fn probe(file: File) -> Result<Option<Tiled>, SourceError> {
         _ => "Rgb8",
     }
     .to_string();
-    let mut out = Vec::new();
+    let subifds = d
+        .find_tag(Tag::SubIfd)
+        .ok()
+        .flatten()
+        .and_then(|v| v.into_ifd_vec().ok())
+        .unwrap_or_default();
+    let mut out: Vec<Level> = Vec::new();
     let mut ifd = 0u32;
     loop {
-        if let Some(l) = layout(&mut d)
-            && same_pixels(l.color, first.color)
+        if let Some(level) = level_of(&mut d, first.color, ifd, None)
+            && out.last().is_none_or(|p| level.width < p.width)
         {
-            let (width, height) = d.dimensions().map_err(unreadable)?;
-            let (tile_width, tile_height) = d.chunk_dimensions();
-            let smaller = out.last().is_none_or(|p: &Level| width < p.width);
-            if smaller && width > 0 && height > 0 && tile_width > 0 && tile_height > 0 {
-                out.push(Level {
-                    ifd,
-                    width,
-                    height,
-                    tile_width,
-                    tile_height,
-                });
-            }
+            out.push(level);
         }
         // A broken later directory costs its levels, not the image.
         if !d.more_images() || d.next_image().is_err() {
@@ -163,10 +244,48 @@ pub fn probe(file: File) -> Result<Option<Tiled>, SourceError> {
         }
         ifd += 1;
     }
+    // Levels stored as SubIFDs of the first directory (`vips --subifd`).
+    for at in subifds {
+        let Ok(reader) = FirstIfdAt::new(d.inner(), at.0) else {
+            continue;
+        };
+        if let Ok(mut sub) = open(reader)
+            && let Some(level) = level_of(&mut sub, first.color, 0, Some(at.0))
+        {
+            out.push(level);
+        }
+    }
+    // Largest first; a size stored twice is read from the first directory that has it.
+    out.sort_by(|a, b| b.width.cmp(&a.width));
+    out.dedup_by_key(|l| l.width);
     Ok(Some(Tiled {
         levels: out,
         pixel_format,
     }))
+}
+
+/// The current directory as a level, when it is tiled in a way Tessera reads, with the
+/// pixels of `color` and a size.
+fn level_of<R: Read + Seek>(
+    d: &mut Decoder<R>,
+    color: ColorType,
+    ifd: u32,
+    subifd: Option<u64>,
+) -> Option<Level> {
+    let l = layout(d)?;
+    if !same_pixels(l.color, color) {
+        return None;
+    }
+    let (width, height) = d.dimensions().ok()?;
+    let (tile_width, tile_height) = d.chunk_dimensions();
+    (width > 0 && height > 0 && tile_width > 0 && tile_height > 0).then_some(Level {
+        ifd,
+        subifd,
+        width,
+        height,
+        tile_width,
+        tile_height,
+    })
 }
 
 /// The index of tile `(col, row)` of a level (row-major), or `None` past what TIFF's 32-bit
@@ -204,8 +323,7 @@ pub fn read_window(
             level.width, level.height
         )));
     }
-    let mut d = open(file)?;
-    d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
+    let mut d = open_level(file, level)?;
     let layout = layout(&mut d).ok_or_else(|| unreadable("level is no longer tiled"))?;
     let channels = match layout.color {
         ColorType::Gray(_) => 1,
@@ -427,8 +545,7 @@ pub fn stored_jpeg(
     level: &Level,
     window: Window,
 ) -> Result<Option<Vec<u8>>, SourceError> {
-    let mut d = open(file)?;
-    d.seek_to_image(level.ifd as usize).map_err(unreadable)?;
+    let mut d = open_level(file, level)?;
     if !layout(&mut d).is_some_and(|l| l.jpeg) {
         return Ok(None);
     }

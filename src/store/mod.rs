@@ -523,6 +523,7 @@ mod tests {
                 modified: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
                 levels: vec![crate::source::Level {
                     ifd: 0,
+                    subifd: None,
                     width: 600,
                     height: 400,
                     tile_width: 256,
