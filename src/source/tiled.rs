@@ -256,7 +256,7 @@ pub fn probe(file: File) -> Result<Option<Tiled>, SourceError> {
         }
     }
     // Largest first; a size stored twice is read from the first directory that has it.
-    out.sort_by(|a, b| b.width.cmp(&a.width));
+    out.sort_by_key(|l| std::cmp::Reverse(l.width));
     out.dedup_by_key(|l| l.width);
     Ok(Some(Tiled {
         levels: out,
