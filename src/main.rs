@@ -500,8 +500,10 @@ fn build_pyramids(
         }
     }
     bar.finish_and_clear();
+    let catalogue = sources.catalogue();
+    let pruned = pyramids.prune(&|hash| catalogue.content_in_use(hash).unwrap_or(true));
     println!(
-        "built {built} pyramids ({:.1} MB) in {:.1}s, {failed} failed; in {dir}",
+        "built {built} pyramids ({:.1} MB) in {:.1}s, {failed} failed, {pruned} superseded removed; in {dir}",
         bytes as f64 / 1e6,
         start.elapsed().as_secs_f64()
     );

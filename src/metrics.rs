@@ -146,6 +146,7 @@ impl Metrics {
             Box::new(cache.evictions.clone()),
             Box::new(cache.writes.clone()),
             Box::new(pyramids.built.clone()),
+            Box::new(pyramids.pruned.clone()),
             Box::new(pyramids.failed.clone()),
             Box::new(pyramids.building.clone()),
             Box::new(pyramids.build_seconds.clone()),

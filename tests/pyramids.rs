@@ -1,7 +1,7 @@
 //! Pyramid derivatives of large flat sources, through the real server: built in the background
 //! after the first request (which is answered from the source meanwhile), then read tile by
 //! tile; pixels agree with the flat render; the stored tiles pass through untouched; a restart
-//! reuses the pyramid; a changed source gets a new one.
+//! reuses the pyramid; a changed source gets a new one and the old one is removed.
 
 mod common;
 
@@ -153,7 +153,11 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
     let mut want = flat[0].clone();
     want.invert();
     assert!(mean_diff(&want, &inverted) < 1.0);
-    assert_eq!(pyramid_files(&dir.path().join("data")).len(), 2);
+    // The superseded pyramid is removed once the new one is built.
+    wait_for(&s, "tessera_pyramids_pruned_total", 1.0);
+    let now = pyramid_files(&dir.path().join("data"));
+    assert_eq!(now.len(), 1);
+    assert_ne!(now, files);
 }
 
 #[test]
@@ -164,18 +168,30 @@ fn ingest_builds_pyramids_ahead_and_small_sources_get_none() {
     common::quadrants()
         .save(dir.path().join("root/small.png"))
         .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut ingest = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    ingest
         .arg("--root")
         .arg(dir.path().join("root"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .arg("ingest")
-        .output()
-        .unwrap();
+        .arg("ingest");
+    let out = ingest.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("built 1 pyramids"), "{stdout}");
-    assert_eq!(pyramid_files(&dir.path().join("data")).len(), 1);
+    let first = pyramid_files(&dir.path().join("data"));
+    assert_eq!(first.len(), 1);
+    // The source changes: the next ingest builds its new pyramid and removes the old one.
+    let mut changed = picture();
+    image::imageops::flip_horizontal_in_place(&mut changed);
+    write_jpeg(&dir.path().join("root/big.jpg"), &changed);
+    let out = ingest.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("1 superseded removed"), "{stdout}");
+    let second = pyramid_files(&dir.path().join("data"));
+    assert_eq!(second.len(), 1);
+    assert_ne!(second, first);
     let s = Server::start_in(dir.path(), &[]);
     let tile = s.get(&format!("big.jpg/{}", REQUESTS[0].0));
     assert_eq!(tile.status, 200);

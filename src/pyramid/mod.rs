@@ -70,6 +70,7 @@ pub struct PyramidSettings {
 #[derive(Clone)]
 pub struct PyramidCounters {
     pub built: IntCounter,
+    pub pruned: IntCounter,
     pub failed: IntCounter,
     pub building: IntGauge,
     pub build_seconds: Histogram,
@@ -80,6 +81,11 @@ impl Default for PyramidCounters {
         PyramidCounters {
             built: IntCounter::new("tessera_pyramids_built_total", "Pyramid derivatives built.")
                 .expect("valid counter"),
+            pruned: IntCounter::new(
+                "tessera_pyramids_pruned_total",
+                "Pyramids removed because no source has their content any more.",
+            )
+            .expect("valid counter"),
             failed: IntCounter::new(
                 "tessera_pyramid_failures_total",
                 "Pyramid builds that failed (the source keeps being served flat).",
@@ -101,6 +107,9 @@ impl Default for PyramidCounters {
         }
     }
 }
+
+/// Whether a content hash is still some source's: its pyramid is kept.
+pub type InUse = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// A build request for the background thread.
 struct Job {
@@ -154,12 +163,14 @@ impl Pyramids {
         }
     }
 
-    /// [`Self::open`], plus the background thread that builds pyramids requests ask for.
+    /// [`Self::open`], plus the background thread that builds pyramids requests ask for and,
+    /// at start and after each build, removes those whose content no source has (`in_use`).
     pub fn start(
         settings: PyramidSettings,
         sources: Arc<dyn SourceStore>,
         store: Arc<dyn PyramidStore>,
         memory_entries: usize,
+        in_use: InUse,
     ) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = channel::<Job>();
         let pyramids = Arc::new(Pyramids::open(settings, sources, store, memory_entries));
@@ -168,9 +179,12 @@ impl Pyramids {
         std::thread::Builder::new()
             .name("pyramid-builder".into())
             .spawn(move || {
+                worker.prune(&in_use);
                 for job in rx {
                     // The outcome is logged and counted inside; serving goes on either way.
-                    let _ = worker.build(&job.source, &job.hash);
+                    if worker.build(&job.source, &job.hash).is_ok() {
+                        worker.prune(&in_use);
+                    }
                 }
             })?;
         Ok(pyramids)
@@ -238,6 +252,32 @@ impl Pyramids {
             }
         }
         None
+    }
+
+    /// Removes the stored pyramids whose content is no source's any more (a source changed or
+    /// was deleted): how many. Best effort; one being built is kept.
+    pub fn prune(&self, in_use: &dyn Fn(&str) -> bool) -> usize {
+        let hashes = match self.store.list() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list pyramids to prune");
+                return 0;
+            }
+        };
+        let mut removed = 0;
+        for hash in hashes {
+            if in_use(&hash) || self.building(&hash) {
+                continue;
+            }
+            self.known.lock().expect("pyramid lock").ready.pop(&hash);
+            self.store.remove(&hash);
+            removed += 1;
+        }
+        if removed > 0 {
+            self.counters.pruned.inc_by(removed as u64);
+            tracing::info!(removed, "superseded pyramids removed");
+        }
+        removed
     }
 
     /// Whether the pyramid of the source with this content hash is queued or being built.

@@ -31,8 +31,11 @@ pub trait PyramidStore: Send + Sync {
     /// Writes the pyramid for `hash` with `fill`; it becomes readable only once complete.
     fn put(&self, hash: &str, fill: &mut Fill) -> Result<Written, PyramidError>;
 
-    /// Removes a pyramid (an unusable one, before it is rebuilt). Best effort.
+    /// Removes a pyramid (an unusable or superseded one). Best effort.
     fn remove(&self, hash: &str);
+
+    /// The content hashes of the stored pyramids.
+    fn list(&self) -> std::io::Result<Vec<String>>;
 }
 
 /// Pyramids as files under a folder: written to `tmp/`, synced, renamed into place.
@@ -92,5 +95,22 @@ impl PyramidStore for FilePyramidStore {
 
     fn remove(&self, hash: &str) {
         let _ = std::fs::remove_file(self.files.path(&self.locator(hash)));
+    }
+
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for shard in std::fs::read_dir(self.files.path(&Locator::new(".")))? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() || shard.path() == self.tmp {
+                continue;
+            }
+            for file in std::fs::read_dir(shard.path())? {
+                let name = file?.file_name();
+                if let Some(hash) = name.to_str().and_then(|n| n.strip_suffix(".tif")) {
+                    out.push(hash.to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -204,11 +204,15 @@ impl RenderService {
                 "pyramid folder {}",
                 settings.dir.display()
             )))?;
+            let catalogue = sources.catalogue().clone();
+            // A catalogue that does not answer keeps every pyramid.
+            let in_use = move |hash: &str| catalogue.content_in_use(hash).unwrap_or(true);
             Some(Pyramids::start(
                 settings,
                 files,
                 Arc::new(store),
                 config.data.memory_entries,
+                Box::new(in_use),
             )?)
         } else {
             None

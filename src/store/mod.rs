@@ -264,6 +264,8 @@ const MIGRATIONS: &[&str] = &[
         stopped_by TEXT NOT NULL,
         PRIMARY KEY (template, split)
      );",
+    // Pyramids of content no source has any more are pruned by content hash.
+    "CREATE INDEX assets_content_hash ON assets (content_hash);",
 ];
 
 /// Opens (creating if needed) the database at `path` in WAL mode and brings its schema up to
@@ -425,6 +427,21 @@ impl Catalogue {
             .expect("lru lock")
             .put(asset.identifier.clone(), asset.clone());
         Ok(asset)
+    }
+
+    /// Whether a catalogued source has this content hash (its pyramid is still wanted).
+    pub fn content_in_use(&self, content_hash: &str) -> Result<bool, StoreError> {
+        let found = self
+            .conn
+            .lock()
+            .expect("db lock")
+            .query_row(
+                "SELECT 1 FROM assets WHERE content_hash = ?1 LIMIT 1",
+                [content_hash],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
     }
 
     /// Forgets an identifier (its file is gone).

@@ -90,7 +90,7 @@ impl Sources {
         &self.store
     }
 
-    pub fn catalogue(&self) -> &Catalogue {
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
         &self.catalogue
     }
 
