@@ -66,6 +66,26 @@ pub struct PyramidSettings {
     pub build_memory: u64,
 }
 
+impl PyramidSettings {
+    /// Whether a source read by `reader` gets a pyramid built in bands: large enough, and
+    /// within `build_memory`.
+    pub fn accepts(&self, reader: &dyn BandReader) -> bool {
+        let (w, h) = reader.size();
+        self.min_pixels > 0
+            && w as u64 * h as u64 >= self.min_pixels
+            && self.build_bytes(reader) <= self.build_memory
+    }
+
+    /// Bytes a build from `reader` holds: the writer's rows of tiles, the reader's own
+    /// buffers, a band and its copy.
+    fn build_bytes(&self, reader: &dyn BandReader) -> u64 {
+        let (size, color) = (reader.size(), reader.color());
+        write::working_bytes(size, color, self.tile)
+            + reader.working_bytes()
+            + 2 * bands::band_bytes(size.0, color)
+    }
+}
+
 /// Pyramid series for `/metrics`.
 #[derive(Clone)]
 pub struct PyramidCounters {
@@ -395,10 +415,7 @@ impl Pyramids {
         };
         let mut reader = match banded {
             Some(reader) => {
-                let (size, color) = (reader.size(), reader.color());
-                let needed = write::working_bytes(size, color, self.settings.tile)
-                    + reader.working_bytes()
-                    + 2 * bands::band_bytes(size.0, color);
+                let needed = self.settings.build_bytes(reader.as_ref());
                 if needed > self.settings.build_memory {
                     return Err(PyramidError::Memory {
                         needed,

@@ -34,6 +34,7 @@ use crate::pipeline::admission::{Admission, estimated_bytes};
 use crate::pipeline::pool::RenderPool;
 use crate::pipeline::{RenderOptions, Rendered};
 use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
+use crate::source::bands::BandReader;
 use crate::source::{FileStore, Level, SourceError, SourceInfo, SourceStore, StoredSource};
 use crate::store::templates::TemplateStore;
 use crate::store::{Asset, Catalogue, Sources};
@@ -672,10 +673,12 @@ impl RenderService {
 pub fn sources(config: &Config, store: Arc<dyn SourceStore>) -> std::io::Result<Sources> {
     let catalogue = Catalogue::open(&config.catalogue_path(), config.data.memory_entries)
         .map_err(std::io::Error::other)?;
-    Ok(
-        Sources::new(store, config.source.max_pixels, Arc::new(catalogue))
-            .with_pyramids_from(Some(config.pyramid.min_pixels).filter(|&m| m > 0)),
-    )
+    let sources = Sources::new(store, config.source.max_pixels, Arc::new(catalogue));
+    if config.pyramid.min_pixels == 0 {
+        return Ok(sources);
+    }
+    let pyramids = config.pyramid_settings();
+    Ok(sources.with_pyramids(Arc::new(move |r: &dyn BandReader| pyramids.accepts(r))))
 }
 
 /// Removes the cached derivatives of an identifier: every render of every version for a

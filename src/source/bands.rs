@@ -20,6 +20,9 @@ use crate::jpeg;
 /// Pixels of a band read at a time (its rows are whole rows of the image).
 const BAND_BYTES: u64 = 4 << 20;
 
+/// Whether a pyramid will be built from a source read by this reader.
+pub type Accept = dyn Fn(&dyn BandReader) -> bool + Send + Sync;
+
 /// A source's rows, top to bottom.
 pub trait BandReader: Send {
     /// Width and height of the image the bands make.

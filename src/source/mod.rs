@@ -252,14 +252,14 @@ fn jpeg_header(
 /// Reads the header of the source at `at`: format, oriented size, orientation. Refuses flat
 /// sources larger than `max_pixels` here, before any pixel is decoded: they are decoded
 /// whole. Tiled sources of any size pass; each request reads only the window it needs, and
-/// the render service holds that window to the same limit. Flat sources of at least
-/// `pyramids_from` pixels that can be read in bands ([`bands`]) pass too: they are served from
-/// a pyramid built band by band.
+/// the render service holds that window to the same limit. Flat sources that can be read in
+/// bands ([`bands`]) and that `pyramid` accepts pass too: they are served from a pyramid built
+/// band by band.
 pub fn probe(
     store: &dyn SourceStore,
     at: &Locator,
     max_pixels: u64,
-    pyramids_from: Option<u64>,
+    pyramid: Option<&bands::Accept>,
 ) -> Result<SourceInfo, SourceError> {
     let meta = store
         .meta(at)
@@ -287,9 +287,11 @@ pub fn probe(
     };
     let pixels = w as u64 * h as u64;
     let banded = || {
-        pyramids_from.is_some_and(|from| pixels >= from)
-            && orientation == Orientation::NoTransforms
-            && matches!(bands::open(store, at, format), Ok(Some(_)))
+        let Some(accept) = pyramid else {
+            return false;
+        };
+        orientation == Orientation::NoTransforms
+            && matches!(bands::open(store, at, format), Ok(Some(r)) if accept(r.as_ref()))
     };
     if pixels > max_pixels && levels.is_empty() && !banded() {
         return Err(SourceError::TooLarge {

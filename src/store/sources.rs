@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Asset, Catalogue, Properties, StoreError};
 use crate::error::{Code, Coded};
+use crate::source::bands::Accept;
 use crate::source::{Locator, SourceError, SourceStore, probe};
 
 /// How [`Sources::refresh`] found an identifier.
@@ -40,9 +41,9 @@ impl Coded for AssetError {
 pub struct Sources {
     store: Arc<dyn SourceStore>,
     max_pixels: u64,
-    /// Flat sources over `max_pixels` of at least this many pixels that can be read in bands
-    /// are accepted: they get pyramids.
-    pyramids_from: Option<u64>,
+    /// Flat sources over `max_pixels` that can be read in bands and that this accepts get
+    /// pyramids: they are catalogued.
+    pyramids: Option<Arc<Accept>>,
     catalogue: Arc<Catalogue>,
 }
 
@@ -66,16 +67,16 @@ impl Sources {
         Sources {
             store,
             max_pixels,
-            pyramids_from: None,
+            pyramids: None,
             catalogue,
         }
     }
 
-    /// Accepts flat sources over the pixel limit that get pyramids (`pyramid.min_pixels`)
-    /// and can be read in bands to build them.
-    pub fn with_pyramids_from(self, min_pixels: Option<u64>) -> Sources {
+    /// Accepts flat sources over the pixel limit that can be read in bands and that get a
+    /// pyramid (`accept`, see [`crate::pyramid::PyramidSettings::accepts`]).
+    pub fn with_pyramids(self, accept: Arc<Accept>) -> Sources {
         Sources {
-            pyramids_from: min_pixels,
+            pyramids: Some(accept),
             ..self
         }
     }
@@ -126,7 +127,7 @@ impl Sources {
                 return Err(e.into());
             }
         };
-        let source = probe(store, &at, self.max_pixels, self.pyramids_from)?;
+        let source = probe(store, &at, self.max_pixels, self.pyramids.as_deref())?;
         let content_hash = store.content_hash(&at).map_err(SourceError::unreadable)?;
         let sidecar_modified = store.sidecar_modified(&at);
         let properties = read_sidecar(store, &at);
