@@ -3,10 +3,13 @@
 //! full-resolution tile decodes one stored tile instead of most of the file.
 //!
 //! Pyramids are named by the source's content hash, so a changed source gets a new one and an
-//! unchanged one keeps its pyramid across restarts. They are built on first request by one
-//! background thread (requests meanwhile are served from the flat source, correctly, just
-//! slower) or ahead of time by `tessera ingest`. Files are written under `tmp/` and renamed
-//! into place, so a crash never leaves a half-written pyramid where it would be read.
+//! unchanged one keeps its pyramid across restarts; pyramids whose content no catalogued
+//! source has are pruned after each build. They are built on first request by one background
+//! thread (requests meanwhile are served from the flat source, correctly, just slower; a source
+//! too large to read whole answers 503 until then) or ahead of time by `tessera ingest`.
+//! Sources are read in bands where their format allows ([`crate::source::bands`]), so memory
+//! stays within `build_memory` whatever their height. Files are written under `tmp/` and
+//! renamed into place, so a crash never leaves a half-written pyramid where it would be read.
 
 mod store;
 pub mod write;
@@ -370,7 +373,7 @@ impl Pyramids {
         })
     }
 
-    /// Decodes `source` whole, writes its pyramid to a temporary file and renames it into
+    /// Reads `source` (in bands where it can), writes its pyramid to a temporary file and renames it into
     /// place, then makes it available. Counted and logged either way.
     fn build(&self, source: &SourceInfo, hash: &str) -> Result<Written, PyramidError> {
         let start = Instant::now();
