@@ -592,4 +592,36 @@ pub fn jpeg_join(data: &[u8]) {
             );
         }
     }
+    jpeg_bands(data);
+}
+
+/// The same input cut into bands of MCU rows (the pyramid builder's reader): never a panic;
+/// when every band comes out, they cover the frame's rows in order, and a band cut again as
+/// one band is itself, byte for byte.
+fn jpeg_bands(data: &[u8]) {
+    let Ok(mut bands) = jpeg::Bands::open(data) else {
+        return;
+    };
+    let (_, height) = bands.size();
+    let mut y = 0;
+    // Bounded: a frame may claim 65535 rows that the data does not have.
+    for _ in 0..64 {
+        match bands.next_band(8) {
+            Ok(Some(band)) => {
+                assert_eq!(band.y, y, "bands out of order");
+                y += band.height;
+                let mut again = jpeg::Bands::open(band.jpeg.as_slice()).expect("a band opens");
+                let whole = again.next_band(band.height).expect("a band cuts again");
+                assert!(
+                    whole.is_some_and(|w| w.jpeg == band.jpeg),
+                    "a band cut again is not itself"
+                );
+            }
+            Ok(None) => {
+                assert_eq!(y, height, "bands do not cover the frame");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
