@@ -134,7 +134,12 @@ impl<R: Read> Bands<R> {
         let m = self.mcus_read;
         if self.restart > 0 && m > 0 && m.is_multiple_of(self.restart) {
             self.segment += 1;
-            while self.data.segments.len() <= self.segment && !self.input_ended {
+            // The marker follows the interval's last MCU: a file without it is not read on to
+            // its end looking for one.
+            while self.data.segments.len() <= self.segment
+                && !self.input_ended
+                && self.data.data.len() < (self.pos / 8) as usize + MARGIN
+            {
                 self.fill()?;
             }
             self.pos = *self

@@ -441,13 +441,28 @@ impl Pyramids {
         let compression = TileCompression::for_color(color, self.settings.jpeg_quality);
         let written = self.store.put(hash, &mut |out| {
             let mut writer = PyramidWriter::new(out, size, color, self.settings.tile, compression)?;
-            while let Some(band) = reader
-                .next_band()
-                .map_err(|e| PyramidError::Decode(e.into()))?
-            {
-                writer.push(&band)?;
-            }
-            Ok(writer.finish()?)
+            // The next band is decoded on its own thread while this one's tiles are encoded.
+            std::thread::scope(|scope| {
+                let (bands, arriving) = std::sync::mpsc::sync_channel(1);
+                let reader = &mut reader;
+                scope.spawn(move || {
+                    loop {
+                        let band = reader.next_band();
+                        let last = !matches!(band, Ok(Some(_)));
+                        // A closed channel: the writer failed and stopped listening.
+                        if bands.send(band).is_err() || last {
+                            break;
+                        }
+                    }
+                });
+                for band in arriving {
+                    match band.map_err(|e| PyramidError::Decode(e.into()))? {
+                        Some(band) => writer.push(&band)?,
+                        None => break,
+                    }
+                }
+                Ok(writer.finish()?)
+            })
         })?;
         let info = self.read_header(hash, source)?;
         self.remember(hash, info);

@@ -177,8 +177,8 @@ impl PngBands {
     fn open(file: Box<dyn ReadSeek>) -> Result<Option<PngBands>, SourceError> {
         let mut decoder = png::Decoder::new(BufReader::new(file));
         decoder.set_transformations(png::Transformations::EXPAND);
-        // The header's size is the source's, already accepted; rows are read one at a time.
-        decoder.set_limits(png::Limits { bytes: usize::MAX });
+        // The default allocation limit holds: rows are read one at a time (what it bounds
+        // then is a row buffer and the metadata chunks).
         let reader = decoder.read_info().map_err(decode_error)?;
         if reader.info().interlaced {
             return Ok(None);
