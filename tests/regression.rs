@@ -184,3 +184,71 @@ fn conditions_read_a_fields_default() {
     };
     assert!(tessera::template::rules::holds(when, &facts));
 }
+
+/// Issue 14 (found measuring a gigapixel's pyramid build): probing a JPEG went through
+/// `image`'s JPEG decoder, which reads the whole file into memory first — 262 MB held just to
+/// report a gigapixel's size. The probe reads the header segments; a 4 MB JPEG costs it a few
+/// buffers' worth of reading, not the file.
+#[test]
+fn probing_a_jpeg_reads_its_header_not_the_whole_file() {
+    use std::io::{Cursor, Read, Seek, SeekFrom};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tessera::source::store::Meta;
+    use tessera::source::{Locator, ReadSeek, SourceError, SourceStore};
+
+    /// Bytes read through it, counted.
+    struct Counted(Cursor<Arc<[u8]>>, Arc<AtomicU64>);
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+    impl Seek for Counted {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            self.0.seek(to)
+        }
+    }
+    #[derive(Debug)]
+    struct Store(Arc<[u8]>, Arc<AtomicU64>);
+    impl SourceStore for Store {
+        fn locate(&self, _: &str) -> Result<Locator, SourceError> {
+            Ok(Locator::new("big.jpg"))
+        }
+        fn meta(&self, _: &Locator) -> std::io::Result<Option<Meta>> {
+            let modified = std::time::SystemTime::UNIX_EPOCH;
+            let bytes = self.0.len() as u64;
+            Ok(Some(Meta { bytes, modified }))
+        }
+        fn open(&self, _: &Locator) -> std::io::Result<Box<dyn ReadSeek>> {
+            let file = Counted(Cursor::new(self.0.clone()), self.1.clone());
+            Ok(Box::new(file))
+        }
+        fn sidecar_modified(&self, _: &Locator) -> Option<std::time::SystemTime> {
+            None
+        }
+        fn sidecar(&self, _: &Locator) -> std::io::Result<Option<Vec<u8>>> {
+            Ok(None)
+        }
+    }
+
+    // Noise compresses badly: about 4 MB of JPEG.
+    let mut seed = 1u32;
+    let noise = image::RgbImage::from_fn(2000, 1500, |_, _| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        image::Rgb([(seed >> 8) as u8, (seed >> 16) as u8, (seed >> 24) as u8])
+    });
+    let mut jpeg = Vec::new();
+    noise
+        .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    assert!(jpeg.len() > 2_000_000, "{} bytes", jpeg.len());
+    let read = Arc::new(AtomicU64::new(0));
+    let store = Store(jpeg.into(), read.clone());
+    let info = tessera::source::probe(&store, &Locator::new("big.jpg"), u64::MAX, None).unwrap();
+    assert_eq!((info.width, info.height), (2000, 1500));
+    let read = read.load(Ordering::Relaxed);
+    assert!(read < 200_000, "the probe read {read} bytes");
+}
