@@ -261,6 +261,27 @@ fn flat_sources_over_the_pixel_limit_are_served_from_their_pyramid() {
     assert_eq!(r.header("x-tessera-error"), "source_too_large");
 }
 
+/// Bands that would not fit `pyramid.build_memory` (a TIFF stored as a few huge strips, say)
+/// do not cost a source its pyramid: it is decoded whole instead, within the decode limit.
+#[test]
+fn sources_whose_bands_do_not_fit_the_build_memory_are_decoded_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root")).unwrap();
+    picture().save(dir.path().join("root/big.tif")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--root")
+        .arg(dir.path().join("root"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--set", "pyramid.build_memory=1000", "ingest"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("built 1 pyramids"), "{stdout}");
+    assert!(stdout.contains("0 failed"), "{stdout}");
+}
+
 fn file(path: &Path) -> Box<dyn tessera::source::ReadSeek> {
     Box::new(std::fs::File::open(path).unwrap())
 }

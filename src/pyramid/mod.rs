@@ -46,10 +46,6 @@ pub enum PyramidError {
     Io(Locator, #[source] std::io::Error),
     #[error("pyramid {0} does not match its source: {1}")]
     Mismatch(Locator, #[source] Cause),
-    #[error(
-        "building this pyramid needs about {needed} bytes, over pyramid.build_memory ({limit})"
-    )]
-    Memory { needed: u64, limit: u64 },
 }
 
 /// Configuration of pyramid derivatives.
@@ -416,17 +412,13 @@ impl Pyramids {
                 .map_err(|e| PyramidError::Decode(e.into()))?,
             _ => None,
         };
-        let mut reader = match banded {
-            Some(reader) => {
-                let needed = self.settings.build_bytes(reader.as_ref());
-                if needed > self.settings.build_memory {
-                    return Err(PyramidError::Memory {
-                        needed,
-                        limit: self.settings.build_memory,
-                    });
-                }
-                reader
-            }
+        // Bands too large for `build_memory` (a strip TIFF stored as one strip, say): the
+        // whole image within the decode limit, as for formats without bands. Sources over
+        // that limit were accepted only if their bands fit (`accepts`).
+        let fits =
+            banded.filter(|r| self.settings.build_bytes(r.as_ref()) <= self.settings.build_memory);
+        let mut reader = match fits {
+            Some(reader) => reader,
             None => {
                 let stored = StoredSource {
                     store,
@@ -492,10 +484,9 @@ impl Coded for PyramidError {
     fn code(&self) -> Code {
         match self {
             PyramidError::Decode(e) => e.code(),
-            PyramidError::Write(_)
-            | PyramidError::Io(..)
-            | PyramidError::Mismatch(..)
-            | PyramidError::Memory { .. } => Code::Internal,
+            PyramidError::Write(_) | PyramidError::Io(..) | PyramidError::Mismatch(..) => {
+                Code::Internal
+            }
         }
     }
 }
