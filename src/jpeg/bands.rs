@@ -277,7 +277,7 @@ fn read_header(input: &mut impl Read) -> Result<Vec<u8>, JoinError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{decode_pixels, encode, picture};
+    use super::super::tests::{decode_pixels, encode, mean_abs_diff, picture};
     use super::*;
 
     /// Cuts an encoded picture into bands and decodes each; the rows, stacked.
@@ -329,12 +329,7 @@ mod tests {
         assert_eq!(starts, vec![0, 64, 128, 192]);
         assert_eq!(banded.len(), whole.len());
         // Chroma is interpolated within each band only: a small difference at band seams.
-        let mad = banded
-            .iter()
-            .zip(&whole)
-            .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64)
-            .sum::<u64>() as f64
-            / whole.len() as f64;
+        let mad = mean_abs_diff(&banded, &whole);
         assert!(mad < 0.5, "mean absolute difference {mad}");
     }
 

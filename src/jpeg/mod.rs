@@ -437,6 +437,16 @@ mod tests {
         out
     }
 
+    /// Mean absolute difference of two equally long sample buffers.
+    pub(super) fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+        let sum: u64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as i32 - y as i32).unsigned_abs() as u64)
+            .sum();
+        sum as f64 / a.len() as f64
+    }
+
     pub(super) fn decode_pixels(stream: &[u8], channels: usize) -> (Vec<u8>, usize, usize) {
         let colour = if channels == 1 {
             ColorSpace::Luma
@@ -557,12 +567,7 @@ mod tests {
         let (pixels, _, _) = decode_pixels(&joined, 3);
         // Chroma is interpolated across the seams instead of repeated at each tile's edge: a
         // small difference along seams only.
-        let mad = pixels
-            .iter()
-            .zip(&expected)
-            .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64)
-            .sum::<u64>() as f64
-            / pixels.len() as f64;
+        let mad = mean_abs_diff(&pixels, &expected);
         assert!(mad < 0.5, "mean absolute difference {mad}");
     }
 

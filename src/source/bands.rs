@@ -6,7 +6,7 @@
 
 use std::io::BufReader;
 
-use image::{ColorType, DynamicImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, Rgba};
+use image::{ColorType, DynamicImage, ImageFormat};
 use tiff::decoder::{ChunkType, Decoder, DecodingResult};
 use tiff::tags::Tag;
 use zune_core::bytestream::ZCursor;
@@ -14,7 +14,7 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use super::{Locator, ReadSeek, SourceError, SourceStore};
+use super::{Locator, ReadSeek, Samples, SourceError, SourceStore, image_of};
 use crate::jpeg;
 
 /// Pixels of a band read at a time (its rows are whole rows of the image).
@@ -68,42 +68,6 @@ pub fn open(
 
 fn boxed(r: impl BandReader + 'static) -> Box<dyn BandReader> {
     Box::new(r)
-}
-
-/// Interleaved 8- or 16-bit samples as an image of `color`; `None` when they do not fill it.
-fn image_of(color: ColorType, (w, h): (u32, u32), samples: Samples) -> Option<DynamicImage> {
-    Some(match (color, samples) {
-        (ColorType::L8, Samples::U8(p)) => {
-            DynamicImage::ImageLuma8(ImageBuffer::<Luma<u8>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::La8, Samples::U8(p)) => {
-            DynamicImage::ImageLumaA8(ImageBuffer::<LumaA<u8>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::Rgb8, Samples::U8(p)) => {
-            DynamicImage::ImageRgb8(ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::Rgba8, Samples::U8(p)) => {
-            DynamicImage::ImageRgba8(ImageBuffer::<Rgba<u8>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::L16, Samples::U16(p)) => {
-            DynamicImage::ImageLuma16(ImageBuffer::<Luma<u16>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::La16, Samples::U16(p)) => {
-            DynamicImage::ImageLumaA16(ImageBuffer::<LumaA<u16>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::Rgb16, Samples::U16(p)) => {
-            DynamicImage::ImageRgb16(ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, p)?)
-        }
-        (ColorType::Rgba16, Samples::U16(p)) => {
-            DynamicImage::ImageRgba16(ImageBuffer::<Rgba<u16>, _>::from_raw(w, h, p)?)
-        }
-        _ => return None,
-    })
-}
-
-enum Samples {
-    U8(Vec<u8>),
-    U16(Vec<u16>),
 }
 
 /// A sequential JPEG, gray or YCbCr, cut into bands that zune-jpeg decodes one at a time.

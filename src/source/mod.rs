@@ -16,7 +16,51 @@ use std::time::SystemTime;
 use crate::error::{Cause, Code, Coded};
 
 use image::metadata::Orientation;
-use image::{ImageDecoder, ImageFormat, ImageReader};
+use image::{
+    ColorType, DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma, LumaA, Rgb,
+    Rgba,
+};
+
+/// Interleaved 8- or 16-bit samples, as tiles and bands are decoded.
+pub(crate) enum Samples {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+}
+
+/// Interleaved 8- or 16-bit samples as an image of `color`; `None` when they do not fill it.
+pub(crate) fn image_of(
+    color: ColorType,
+    (w, h): (u32, u32),
+    samples: Samples,
+) -> Option<DynamicImage> {
+    Some(match (color, samples) {
+        (ColorType::L8, Samples::U8(p)) => {
+            DynamicImage::ImageLuma8(ImageBuffer::<Luma<u8>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::La8, Samples::U8(p)) => {
+            DynamicImage::ImageLumaA8(ImageBuffer::<LumaA<u8>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::Rgb8, Samples::U8(p)) => {
+            DynamicImage::ImageRgb8(ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::Rgba8, Samples::U8(p)) => {
+            DynamicImage::ImageRgba8(ImageBuffer::<Rgba<u8>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::L16, Samples::U16(p)) => {
+            DynamicImage::ImageLuma16(ImageBuffer::<Luma<u16>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::La16, Samples::U16(p)) => {
+            DynamicImage::ImageLumaA16(ImageBuffer::<LumaA<u16>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::Rgb16, Samples::U16(p)) => {
+            DynamicImage::ImageRgb16(ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, p)?)
+        }
+        (ColorType::Rgba16, Samples::U16(p)) => {
+            DynamicImage::ImageRgba16(ImageBuffer::<Rgba<u16>, _>::from_raw(w, h, p)?)
+        }
+        _ => return None,
+    })
+}
 
 /// Why a source cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
+use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 use tiff::ColorType;
 use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
@@ -19,7 +19,7 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use super::{ReadSeek, SourceError};
+use super::{ReadSeek, Samples, SourceError, image_of};
 use crate::jpeg;
 
 /// A TIFF being read, from whichever store holds it.
@@ -301,11 +301,6 @@ struct Tile {
     width: u32,
 }
 
-enum Samples {
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-}
-
 /// Reads `window` of `level` from the TIFF in `file`, decoding only the tiles it touches.
 pub fn read_window(
     file: File,
@@ -385,34 +380,18 @@ pub fn read_window(
             }
         }
     }
-    let (w, h) = (window.w, window.h);
-    let bad = || unreadable("tile data does not fill the window");
-    Ok(match (out, channels) {
-        (Samples::U8(p), 1) => {
-            DynamicImage::ImageLuma8(ImageBuffer::<Luma<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?)
-        }
-        (Samples::U8(p), 2) => DynamicImage::ImageLumaA8(
-            ImageBuffer::<LumaA<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?,
-        ),
-        (Samples::U8(p), 3) => {
-            DynamicImage::ImageRgb8(ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?)
-        }
-        (Samples::U8(p), _) => {
-            DynamicImage::ImageRgba8(ImageBuffer::<Rgba<u8>, _>::from_raw(w, h, p).ok_or_else(bad)?)
-        }
-        (Samples::U16(p), 1) => DynamicImage::ImageLuma16(
-            ImageBuffer::<Luma<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?,
-        ),
-        (Samples::U16(p), 2) => DynamicImage::ImageLumaA16(
-            ImageBuffer::<LumaA<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?,
-        ),
-        (Samples::U16(p), 3) => {
-            DynamicImage::ImageRgb16(ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?)
-        }
-        (Samples::U16(p), _) => DynamicImage::ImageRgba16(
-            ImageBuffer::<Rgba<u16>, _>::from_raw(w, h, p).ok_or_else(bad)?,
-        ),
-    })
+    let color = match (channels, sixteen) {
+        (1, false) => image::ColorType::L8,
+        (2, false) => image::ColorType::La8,
+        (3, false) => image::ColorType::Rgb8,
+        (_, false) => image::ColorType::Rgba8,
+        (1, true) => image::ColorType::L16,
+        (2, true) => image::ColorType::La16,
+        (3, true) => image::ColorType::Rgb16,
+        (_, true) => image::ColorType::Rgba16,
+    };
+    image_of(color, (window.w, window.h), out)
+        .ok_or_else(|| unreadable("tile data does not fill the window"))
 }
 
 /// `n` samples from `from`, or an error when a tile decoded shorter than its header said.
