@@ -11,13 +11,16 @@
 //! boundary. Anything else is [`JoinError::Unsupported`] and the caller decodes instead.
 //!
 //! The same reading cuts one JPEG of any size into bands of MCU rows ([`Bands`]), so the
-//! pyramid builder decodes a gigapixel source a band at a time.
+//! pyramid builder decodes a gigapixel source a band at a time. Pixels become JPEG through
+//! one encoder ([`encode()`]), for responses and pyramid tiles alike.
 
 mod bands;
+mod encode;
 mod entropy;
 mod markers;
 
 pub use bands::{Band, Bands};
+pub use encode::{EncodeError, Samples, Settings, encode};
 
 use entropy::{BitReader, BitWriter, HuffmanTable};
 use markers::{Component, Header, QuantTable};

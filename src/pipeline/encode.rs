@@ -2,19 +2,20 @@
 //! carry: JPEG has no alpha (transparent sources are flattened onto white), only PNG and TIFF
 //! keep 16 bits, WebP is lossy through libwebp.
 //!
-//! JPEG goes through `jpeg-encoder` (pure Rust, AVX2): 512 px tiles encode several times
-//! faster than with `image`'s baseline encoder (see benches/RESULTS.md), and it does
-//! progressive JPEG.
+//! JPEG goes through [`crate::jpeg::encode()`] (libjpeg-turbo-rs: SIMD, baseline or
+//! progressive, 4:2:0 chroma as viewers expect).
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use image::codecs::gif::GifEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::codecs::tiff::TiffEncoder;
-use image::{DynamicImage, ExtendedColorType, Rgb, RgbImage};
+use image::{DynamicImage, ExtendedColorType, GenericImageView, Rgb, RgbImage};
 
 use super::PipelineError;
 use crate::iiif::Format;
+use crate::jpeg;
 
 /// Encoder settings from configuration.
 #[derive(Debug, Clone, Copy)]
@@ -43,23 +44,17 @@ pub fn encode(
     match format {
         Format::Jpg => {
             let flat = jpeg_layout(image);
-            let color = if flat.color() == image::ColorType::L8 {
-                jpeg_encoder::ColorType::Luma
+            let samples = if flat.color() == image::ColorType::L8 {
+                jpeg::Samples::Gray
             } else {
-                jpeg_encoder::ColorType::Rgb
+                jpeg::Samples::Rgb
             };
-            let mut encoder =
-                jpeg_encoder::Encoder::new(&mut out, options.jpeg_quality.clamp(1, 100));
-            encoder.set_progressive(options.jpeg_progressive);
-            let dim =
-                |v: u32| u16::try_from(v).map_err(|_| err("JPEG is limited to 65535 px".into()));
-            encoder
-                .encode(
-                    flat.as_bytes(),
-                    dim(flat.width())?,
-                    dim(flat.height())?,
-                    color,
-                )
+            let settings = jpeg::Settings {
+                quality: options.jpeg_quality,
+                full_chroma: false,
+                progressive: options.jpeg_progressive,
+            };
+            out = jpeg::encode(flat.as_bytes(), flat.dimensions(), samples, settings)
                 .map_err(|e| err(e.to_string()))?;
         }
         Format::Png => {
@@ -103,11 +98,7 @@ pub fn encode(
             // unless the page would pass PDF's 200-inch limit.
             let jpeg = encode(image, Format::Jpg, options)?;
             let (w, h) = (image.width(), image.height());
-            let components = if jpeg_layout(image).color() == image::ColorType::L8 {
-                1
-            } else {
-                3
-            };
+            let components = if is_gray(image) { 1 } else { 3 };
             let dpi = (w.max(h) as f32 * 72.0 / PDF_MAX_POINTS).max(72.0);
             let page = super::pdf::PageImage::Jpeg {
                 data: &jpeg,
@@ -152,32 +143,44 @@ pub fn animated_gif(frames: &[image::RgbaImage], delay_cs: u16) -> Result<Vec<u8
 }
 
 /// Gray stays one channel (smaller, and what bitonal clients expect); anything with alpha is
-/// flattened onto white; everything becomes 8-bit.
-fn jpeg_layout(image: &DynamicImage) -> DynamicImage {
-    let gray = matches!(
+/// flattened onto white; everything becomes 8-bit. 8-bit gray or RGB is borrowed as it is.
+fn jpeg_layout(image: &DynamicImage) -> Cow<'_, DynamicImage> {
+    if matches!(
+        image,
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_)
+    ) {
+        return Cow::Borrowed(image);
+    }
+    let flat = if image.color().has_alpha() {
+        let rgba = image.to_rgba8();
+        Cow::Owned(DynamicImage::ImageRgb8(RgbImage::from_fn(
+            rgba.width(),
+            rgba.height(),
+            |x, y| {
+                let p = rgba.get_pixel(x, y);
+                let a = p[3] as u32;
+                Rgb([0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8))
+            },
+        )))
+    } else {
+        Cow::Borrowed(image)
+    };
+    Cow::Owned(if is_gray(image) {
+        DynamicImage::ImageLuma8(flat.to_luma8())
+    } else {
+        DynamicImage::ImageRgb8(flat.to_rgb8())
+    })
+}
+
+/// Whether a JPEG of `image` has one channel.
+fn is_gray(image: &DynamicImage) -> bool {
+    matches!(
         image,
         DynamicImage::ImageLuma8(_)
             | DynamicImage::ImageLumaA8(_)
             | DynamicImage::ImageLuma16(_)
             | DynamicImage::ImageLumaA16(_)
-    );
-    let flat = if image.color().has_alpha() {
-        let rgba = image.to_rgba8();
-        DynamicImage::ImageRgb8(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-            let p = rgba.get_pixel(x, y);
-            let a = p[3] as u32;
-            Rgb([0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8))
-        }))
-    } else {
-        image.clone()
-    };
-    if gray {
-        DynamicImage::ImageLuma8(flat.to_luma8())
-    } else if matches!(flat, DynamicImage::ImageRgb8(_)) {
-        flat
-    } else {
-        DynamicImage::ImageRgb8(flat.to_rgb8())
-    }
+    )
 }
 
 /// PNG and TIFF keep 8 or 16 bits; float becomes 16-bit. The TIFF encoder has no gray+alpha

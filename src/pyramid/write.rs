@@ -16,6 +16,8 @@ use std::io::{Seek, SeekFrom, Write};
 
 use image::{ColorType, DynamicImage, GenericImageView};
 
+use crate::jpeg;
+
 /// How tiles are compressed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TileCompression {
@@ -544,20 +546,19 @@ fn encode_tile(
 ) -> Result<Vec<u8>, WriteError> {
     match (compression, samples) {
         (TileCompression::Jpeg { quality }, Raw::U8(src)) => {
-            let color = if channels == 1 {
-                jpeg_encoder::ColorType::Luma
+            let samples = if channels == 1 {
+                jpeg::Samples::Gray
             } else {
-                jpeg_encoder::ColorType::Rgb
+                jpeg::Samples::Rgb
             };
             let padded = pad(src, size, channels, x, tile);
-            let mut bytes = Vec::new();
-            let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality.clamp(1, 100));
-            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
-            let side = tile as u16;
-            encoder
-                .encode(&padded, side, side, color)
-                .map_err(|e| WriteError::Encode(e.to_string()))?;
-            Ok(bytes)
+            let settings = jpeg::Settings {
+                quality,
+                full_chroma: true,
+                progressive: false,
+            };
+            jpeg::encode(&padded, (tile, tile), samples, settings)
+                .map_err(|e| WriteError::Encode(e.to_string()))
         }
         (TileCompression::Jpeg { .. }, Raw::U16(_)) => {
             Err(WriteError::Encode("JPEG tiles are 8-bit".into()))
