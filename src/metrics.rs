@@ -21,6 +21,7 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     pub renders_in_flight: IntGauge,
     pub renders: IntCounter,
+    pub stored_tiles: IntCounter,
     pub render_seconds: Histogram,
     pub decode_seconds: Histogram,
     pub coalesced_waits: IntCounter,
@@ -67,6 +68,11 @@ impl Metrics {
             renders: IntCounter::new(
                 "tessera_renders_total",
                 "Images rendered (cache misses that ran the pipeline).",
+            )
+            .expect("valid counter"),
+            stored_tiles: IntCounter::new(
+                "tessera_stored_tiles_total",
+                "Stored JPEG tiles answered as they are (neither rendered nor cached).",
             )
             .expect("valid counter"),
             render_seconds: hist(
@@ -131,6 +137,7 @@ impl Metrics {
             Box::new(m.request_seconds.clone()),
             Box::new(m.renders_in_flight.clone()),
             Box::new(m.renders.clone()),
+            Box::new(m.stored_tiles.clone()),
             Box::new(m.render_seconds.clone()),
             Box::new(m.decode_seconds.clone()),
             Box::new(m.coalesced_waits.clone()),

@@ -94,7 +94,9 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
         assert!(d < *tolerance, "{request}: mean difference {d:.2}");
     }
 
-    // A JPEG request that is exactly a stored tile gets the stored bytes.
+    // A JPEG request that is exactly a stored tile gets the stored bytes, read as they are:
+    // no render.
+    let renders = s.metric("tessera_renders_total");
     let window = |x, y, w, h| tiled::Window { x, y, w, h };
     let reply = s.get("big.jpg/512,512,512,512/512,/0/default.jpg");
     let stored = tiled::stored_jpeg(file(&files[0]), &levels[0], window(512, 512, 512, 512))
@@ -109,6 +111,8 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
             .unwrap()
             .unwrap()
     );
+    assert_eq!(s.metric("tessera_stored_tiles_total"), 2.0);
+    assert_eq!(s.metric("tessera_renders_total"), renders);
     // Several stored tiles, and an edge tile at scale factor 2 (level 1), are joined from
     // their stored coefficients: exactly the stored pixels, nothing re-encoded.
     for (request, level, w) in [

@@ -22,7 +22,7 @@ use image::DynamicImage;
 use crate::error::{Cause, Code, Coded};
 use crate::iiif::grammar::{Region, Rotation, Size, SizeKind};
 use crate::iiif::{Format, ImageRequest, Limits, Plan, PlanError, Quality, Rect, plan};
-use crate::source::{SourceError, StoredSource, tiled};
+use crate::source::{SourceError, SourceInfo, StoredSource, tiled};
 
 pub use decode::Decoded;
 pub use encode::EncodeOptions;
@@ -169,8 +169,22 @@ pub fn read_region(
     transform(decoded, &plan, options.filter)
 }
 
+/// Whether the plan's output is exactly one whole stored tile of a level of `source`: a JPEG
+/// request that, when the level's tiles are JPEG, is answered with the tile's bytes as
+/// stored — a file read, not a render.
+pub fn is_one_stored_tile(source: &SourceInfo, plan: &Plan) -> bool {
+    let (Some(level), Some(w)) = (
+        source.levels.get(plan.read.resolution),
+        plan.stored_window(),
+    ) else {
+        return false;
+    };
+    let (tw, th) = (level.tile_width, level.tile_height);
+    w.x.is_multiple_of(tw) && w.y.is_multiple_of(th) && (w.w, w.h) == (tw, th)
+}
+
 /// The plan's output made of stored JPEG tiles without decoding them, when it can be.
-fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
+pub fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
     let (Some(level), Some(w)) = (
         source.info.levels.get(plan.read.resolution),
         plan.stored_window(),

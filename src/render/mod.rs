@@ -105,7 +105,8 @@ pub struct Prepared {
     pub variant: Option<String>,
     /// How long clients and proxies may keep the answer.
     pub keep: Keep,
-    /// The derivative from the cache, when there and not `fresh`.
+    /// The answer's bytes when known before any render (not `fresh`): the derivative from the
+    /// cache, or a stored tile as it is.
     hit: Option<Bytes>,
     /// What rendering takes; taken by [`RenderService::bytes`].
     job: Option<Job>,
@@ -281,7 +282,8 @@ impl RenderService {
     }
 
     /// Plans `request` for `target`, names the derivative and checks `validators` and the
-    /// cache. Blocking: catalogue, template store, cache reads.
+    /// cache; a request for one stored tile reads it. Blocking: catalogue, template store,
+    /// cache and tile reads.
     pub fn prepare(
         &self,
         target: &Target,
@@ -422,9 +424,19 @@ impl RenderService {
         let format = plan.format;
         // Drafts are never cached, nor answered 304.
         let fresh = !draft && validators.not_modified(&key.etag(), modified);
-        let hit = match &self.cache {
-            Some(cache) if !fresh && !draft => cache.get(&key),
+        let hit = match &job {
+            Job::Source {
+                asset,
+                pyramid,
+                plan,
+            } if !fresh && self.options.jpeg_passthrough => {
+                self.one_stored_tile(asset, pyramid.as_deref(), plan)?
+            }
             _ => None,
+        };
+        let hit = match &self.cache {
+            Some(cache) if hit.is_none() && !fresh && !draft => cache.get(&key),
+            _ => hit,
         };
         Ok(Prepared {
             key,
@@ -552,6 +564,50 @@ impl RenderService {
         }
     }
 
+    /// The bytes of the one stored JPEG tile that answers `plan` as it is
+    /// ([`crate::pipeline::is_one_stored_tile`]), read here rather than on a render thread:
+    /// a small read of a file in the page cache costs less than the two thread wake-ups of a
+    /// render, and the tile is not copied into the derivative cache, being stored already.
+    /// `None` when the plan is not one stored tile or the level's tiles are not JPEG.
+    fn one_stored_tile(
+        &self,
+        asset: &Asset,
+        pyramid: Option<&SourceInfo>,
+        plan: &Plan,
+    ) -> Result<Option<Bytes>, RenderError> {
+        let source = self.stored_source(asset, pyramid);
+        if !crate::pipeline::is_one_stored_tile(source.info, plan) {
+            return Ok(None);
+        }
+        let bytes = crate::pipeline::stored_tile(source, plan)?;
+        if bytes.is_some() {
+            self.metrics.stored_tiles.inc();
+        }
+        Ok(bytes.map(Bytes::from))
+    }
+
+    /// Where a source job reads: the asset's pyramid when it has one, else the asset.
+    fn stored_source<'a>(
+        &'a self,
+        asset: &'a Asset,
+        pyramid: Option<&'a SourceInfo>,
+    ) -> StoredSource<'a> {
+        match pyramid {
+            Some(info) => StoredSource {
+                store: self
+                    .pyramids
+                    .as_ref()
+                    .expect("a pyramid comes from the pyramids")
+                    .source_store(),
+                info,
+            },
+            None => StoredSource {
+                store: self.sources.store().as_ref(),
+                info: &asset.source,
+            },
+        }
+    }
+
     /// Runs the pipeline for a job. On a render thread.
     fn run(&self, job: Job, draft: bool) -> Result<Rendered, RenderError> {
         match job {
@@ -560,20 +616,7 @@ impl RenderService {
                 pyramid,
                 plan,
             } => {
-                let source = match &pyramid {
-                    Some(p) => StoredSource {
-                        store: self
-                            .pyramids
-                            .as_ref()
-                            .expect("a pyramid comes from the pyramids")
-                            .source_store(),
-                        info: p,
-                    },
-                    None => StoredSource {
-                        store: self.sources.store().as_ref(),
-                        info: &asset.source,
-                    },
-                };
+                let source = self.stored_source(&asset, pyramid.as_deref());
                 Ok(crate::pipeline::render(source, &plan, &self.options)?)
             }
             Job::Template {
