@@ -316,14 +316,17 @@ pub fn compose(
         watermark(&mut canvas, shaper);
     }
     let (w, h) = (canvas.width(), canvas.height());
-    let opaque = canvas.pixels().iter().all(|p| p.alpha() == 255);
-    let image = if opaque {
-        // No alpha to keep: three channels are cheaper for every stage after this one.
-        let mut out = Vec::with_capacity((w * h * 3) as usize);
-        for px in canvas.data().chunks_exact(4) {
-            out.extend_from_slice(&px[..3]);
-        }
-        image::RgbImage::from_raw(w, h, out).map(DynamicImage::ImageRgb8)
+    // Without alpha to keep, three channels are cheaper for every stage after this one. One
+    // pass copies the colours and checks the alpha (two passes, pushing pixel by pixel, took
+    // about a tenth of a cold 1200×630 render).
+    let mut rgb = vec![0; (w * h * 3) as usize];
+    let mut alpha = u8::MAX;
+    for (to, px) in rgb.chunks_exact_mut(3).zip(canvas.data().chunks_exact(4)) {
+        to.copy_from_slice(&px[..3]);
+        alpha &= px[3];
+    }
+    let image = if alpha == u8::MAX {
+        image::RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8)
     } else {
         let mut out = Vec::with_capacity((w * h * 4) as usize);
         for px in canvas.pixels() {
