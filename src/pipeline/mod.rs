@@ -173,26 +173,24 @@ pub fn read_region(
 /// request that, when the level's tiles are JPEG, is answered with the tile's bytes as
 /// stored — a file read, not a render.
 pub fn is_one_stored_tile(source: &SourceInfo, plan: &Plan) -> bool {
-    let (Some(level), Some(w)) = (
-        source.levels.get(plan.read.resolution),
-        plan.stored_window(),
-    ) else {
-        return false;
-    };
-    let (tw, th) = (level.tile_width, level.tile_height);
-    w.x.is_multiple_of(tw) && w.y.is_multiple_of(th) && (w.w, w.h) == (tw, th)
+    stored_window(source, plan).is_some_and(|(level, window)| tiled::is_one_tile(level, window))
 }
 
 /// The plan's output made of stored JPEG tiles without decoding them, when it can be.
 pub fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>, PipelineError> {
-    let (Some(level), Some(w)) = (
-        source.info.levels.get(plan.read.resolution),
-        plan.stored_window(),
-    ) else {
+    let Some((level, window)) = stored_window(source.info, plan) else {
         return Ok(None);
     };
-    let window = decode::level_window(w);
     Ok(tiled::stored_jpeg(source.open()?, level, window)?)
+}
+
+/// The level the plan reads and its window there, when the output is exactly stored pixels.
+fn stored_window<'a>(
+    source: &'a SourceInfo,
+    plan: &Plan,
+) -> Option<(&'a tiled::Level, tiled::Window)> {
+    let level = source.levels.get(plan.read.resolution)?;
+    Some((level, decode::level_window(plan.stored_window()?)))
 }
 
 /// Every stage between decode and encode, on the pixels the decode stage read: the whole

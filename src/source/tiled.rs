@@ -515,6 +515,12 @@ const JFIF_APP0: [u8; 18] = [
     0x00, 0x00,
 ];
 
+/// Whether `window` is exactly one whole stored tile of `level`.
+pub fn is_one_tile(level: &Level, window: Window) -> bool {
+    let (tw, th) = (level.tile_width, level.tile_height);
+    window.x.is_multiple_of(tw) && window.y.is_multiple_of(th) && (window.w, window.h) == (tw, th)
+}
+
 /// `window` of `level` as one JPEG file made of the stored JPEG tiles without decoding them:
 /// a window that is exactly one stored tile is its bytes; any other window starting on an MCU
 /// boundary is joined in the DCT domain ([`crate::jpeg::join`]). `None` when the level's
@@ -535,10 +541,7 @@ pub fn stored_jpeg(
             .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
         tiles.stream(d.inner(), index)
     };
-    if window.x.is_multiple_of(tw)
-        && window.y.is_multiple_of(th)
-        && (window.w, window.h) == (tw, th)
-    {
+    if is_one_tile(level, window) {
         return stream(window.x / tw, window.y / th).map(Some);
     }
     let grid = jpeg::Grid {
