@@ -145,6 +145,7 @@ fn decoding(c: &mut Criterion) {
             let source = StoredSource {
                 store: &store,
                 info: source,
+                tiles: None,
             };
             b.iter(|| decode::decode(source, &p, u64::MAX).unwrap())
         });
@@ -185,6 +186,7 @@ fn decoding(c: &mut Criterion) {
         let source = StoredSource {
             store: &store,
             info: &tiled256,
+            tiles: None,
         };
         group.bench_function(name, |b| b.iter(|| render(source, &p, &options).unwrap()));
     }

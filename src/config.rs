@@ -82,6 +82,7 @@ pub struct ServerConfig {
 pub struct SourceConfig {
     pub root: PathBuf,
     pub max_pixels: u64,
+    pub tile_memory: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,6 +8,7 @@ use prometheus::{
 
 use crate::cache::{CacheCounters, DerivativeCache};
 use crate::pyramid::PyramidCounters;
+use crate::source::memory::TileCounters;
 
 /// Latency buckets from 0.5 ms to 30 s.
 const BUCKETS: &[f64] = &[
@@ -38,8 +39,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates the series and registers the cache's and the pyramid builder's beside them.
-    pub fn new(cache: &CacheCounters, pyramids: &PyramidCounters) -> Metrics {
+    /// Creates the series and registers the cache's, the pyramid builder's and the tile
+    /// memory's beside them.
+    pub fn new(cache: &CacheCounters, pyramids: &PyramidCounters, tiles: &TileCounters) -> Metrics {
         let registry = Registry::new();
         let hist = |name: &str, help: &str| {
             Histogram::with_opts(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()))
@@ -157,6 +159,8 @@ impl Metrics {
             Box::new(pyramids.failed.clone()),
             Box::new(pyramids.building.clone()),
             Box::new(pyramids.build_seconds.clone()),
+            Box::new(tiles.hits.clone()),
+            Box::new(tiles.misses.clone()),
         ] {
             r.register(c).expect("unique series");
         }

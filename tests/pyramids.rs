@@ -99,7 +99,7 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
     let renders = s.metric("tessera_renders_total");
     let window = |x, y, w, h| tiled::Window { x, y, w, h };
     let reply = s.get("big.jpg/512,512,512,512/512,/0/default.jpg");
-    let stored = tiled::stored_jpeg(file(&files[0]), &levels[0], window(512, 512, 512, 512))
+    let stored = tiled::stored_jpeg(tiff(&files[0]), &levels[0], window(512, 512, 512, 512))
         .unwrap()
         .unwrap();
     assert_eq!(reply.body, stored);
@@ -107,7 +107,7 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
     let reply = s.get("big.jpg/0,0,1024,1024/512,/0/default.jpg");
     assert_eq!(
         reply.body,
-        tiled::stored_jpeg(file(&files[0]), &levels[1], window(0, 0, 512, 512))
+        tiled::stored_jpeg(tiff(&files[0]), &levels[1], window(0, 0, 512, 512))
             .unwrap()
             .unwrap()
     );
@@ -133,7 +133,7 @@ fn a_large_flat_source_gets_a_pyramid_that_serves_like_it() {
         ),
     ] {
         let reply = s.get(&format!("big.jpg/{request}")).image().to_rgb8();
-        let stored = tiled::read_window(file(&files[0]), &levels[level], w, u64::MAX)
+        let stored = tiled::read_window(tiff(&files[0]), &levels[level], w, u64::MAX)
             .unwrap()
             .to_rgb8();
         assert!(reply == stored, "{request}: not the stored pixels");
@@ -288,4 +288,71 @@ fn sources_whose_bands_do_not_fit_the_build_memory_are_decoded_whole() {
 
 fn file(path: &Path) -> Box<dyn tessera::source::ReadSeek> {
     Box::new(std::fs::File::open(path).unwrap())
+}
+
+fn tiff(path: &Path) -> tiled::Tiff<'static> {
+    let path = path.to_owned();
+    tiled::Tiff::opened_by(move || Ok(file(&path)))
+}
+
+/// A tiled JPEG pyramid of `image` written by Tessera's writer.
+fn write_tiled(path: &Path, image: &RgbImage) {
+    let out = std::fs::File::create(path).unwrap();
+    let compression = tessera::pyramid::write::TileCompression::Jpeg { quality: 90 };
+    tessera::pyramid::write::write_pyramid(
+        std::io::BufWriter::new(out),
+        DynamicImage::ImageRgb8(image.clone()),
+        256,
+        compression,
+    )
+    .unwrap();
+}
+
+#[test]
+fn tiled_sources_keep_directories_and_tiles_in_memory_until_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root")).unwrap();
+    let picture = picture();
+    write_tiled(&dir.path().join("root/t.tif"), &picture);
+    let s = Server::start_in(dir.path(), &["--set", "cache.enabled=false"]);
+    let hits = |kind: &str| {
+        let text = s.get(&format!("{}/metrics", s.origin())).text();
+        let series = format!("tessera_tile_memory_hits_total{{kind=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let thumb = "t.tif/full/!200,200/0/default.png";
+    let first = s.get(thumb).image();
+    // The same level's directory and tiles again: nothing read from the file but the answer.
+    let (directories, tiles) = (hits("directory"), hits("tile"));
+    let again = s.get(thumb).image();
+    assert_eq!(first, again);
+    assert!(hits("directory") > directories);
+    assert!(hits("tile") > tiles);
+    // Stored tiles of a level after the first read its kept directory.
+    s.get("t.tif/0,0,256,256/256,/0/default.jpg").image();
+    let directories = hits("directory");
+    s.get("t.tif/256,0,256,256/256,/0/default.jpg").image();
+    assert!(hits("directory") > directories);
+
+    // Replaced in place with other pixels: the new file's tiles, not the kept ones.
+    let mut inverted = picture.clone();
+    image::imageops::invert(&mut inverted);
+    let path = dir.path().join("root/t.tif");
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    write_tiled(&path, &inverted);
+    // A different modification time for sure, however coarse the file system's clock.
+    let later = before + std::time::Duration::from_secs(10);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let now = s.get(thumb).image();
+    let mut want = first.clone();
+    want.invert();
+    let d = mean_diff(&want, &now);
+    assert!(d < 2.0, "mean difference {d:.2} from the new pixels");
 }

@@ -160,6 +160,7 @@ fn scaled_decode_agrees_with_full_decode() {
         let source = tessera::source::StoredSource {
             store: &store,
             info: &info,
+            tiles: None,
         };
         let IiifPath::Image { request: req, .. } = parse_path(&format!("x/{request}")).unwrap()
         else {

@@ -27,6 +27,7 @@ impl Picture {
         StoredSource {
             store: self.store.as_ref(),
             info: &self.asset.source,
+            tiles: None,
         }
     }
 }

@@ -47,7 +47,12 @@ pub fn decode(source: StoredSource, plan: &Plan, max_bytes: u64) -> Result<Decod
     let resolution = plan.read.resolution;
     if let Some(level) = source.info.levels.get(resolution) {
         let w = plan.read_window();
-        let image = tiled::read_window(source.open()?, level, level_window(w), max_bytes)?;
+        let image = tiled::read_window(
+            tiled::Tiff::stored(source),
+            level,
+            level_window(w),
+            max_bytes,
+        )?;
         return Ok(Decoded {
             image,
             offset: (w.x, w.y),

@@ -181,7 +181,11 @@ pub fn stored_tile(source: StoredSource, plan: &Plan) -> Result<Option<Vec<u8>>,
     let Some((level, window)) = stored_window(source.info, plan) else {
         return Ok(None);
     };
-    Ok(tiled::stored_jpeg(source.open()?, level, window)?)
+    Ok(tiled::stored_jpeg(
+        tiled::Tiff::stored(source),
+        level,
+        window,
+    )?)
 }
 
 /// The level the plan reads and its window there, when the output is exactly stored pixels.

@@ -2,6 +2,7 @@
 //! output size, with alpha premultiplied during filtering so edges do not darken.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
@@ -51,8 +52,51 @@ impl Filter {
             Filter::Hamming => conv(FilterType::Hamming),
             Filter::CatmullRom => conv(FilterType::CatmullRom),
             Filter::Mitchell => conv(FilterType::Mitchell),
-            Filter::Lanczos3 => conv(FilterType::Lanczos3),
+            Filter::Lanczos3 => conv(FilterType::Custom(
+                fast_image_resize::Filter::new("Lanczos3", lanczos3, 3.0)
+                    .expect("a positive support"),
+            )),
         }
+    }
+}
+
+/// Samples of the Lanczos3 kernel per unit of distance.
+const LANCZOS_STEPS: usize = 4096;
+
+/// Lanczos3 read from a table. The weights of one resize take thousands of kernel values,
+/// each two `sin` calls in the formula: a tenth of a thumbnail's CPU. Sampled every 1/4096
+/// and interpolated linearly, the table is within 1e-7 of the formula (its second
+/// derivative stays under 4), far below what 8- or 16-bit samples can show.
+fn lanczos3(x: f64) -> f64 {
+    static TABLE: LazyLock<Vec<f64>> = LazyLock::new(|| {
+        (0..=3 * LANCZOS_STEPS + 1)
+            .map(|i| lanczos3_exact(i as f64 / LANCZOS_STEPS as f64))
+            .collect()
+    });
+    let x = x.abs();
+    if x >= 3.0 {
+        return 0.0;
+    }
+    let t = x * LANCZOS_STEPS as f64;
+    let i = t as usize;
+    let (a, b) = (TABLE[i], TABLE[i + 1]);
+    a + (b - a) * (t - i as f64)
+}
+
+/// sinc(x)·sinc(x/3) on (-3, 3), 0 outside.
+fn lanczos3_exact(x: f64) -> f64 {
+    let sinc = |x: f64| {
+        if x == 0.0 {
+            1.0
+        } else {
+            let px = std::f64::consts::PI * x;
+            px.sin() / px
+        }
+    };
+    if x.abs() < 3.0 {
+        sinc(x) * sinc(x / 3.0)
+    } else {
+        0.0
     }
 }
 
@@ -142,6 +186,19 @@ mod tests {
             let p = out.get_pixel(x, 8);
             assert!(p[3] > 0 && p[1] < 8, "pixel {x}: {p:?}");
         }
+    }
+
+    #[test]
+    fn the_lanczos_table_matches_the_formula() {
+        let mut worst = 0f64;
+        for i in -40_000..=40_000 {
+            // Points between the table's samples, and past the support.
+            let x = i as f64 * 0.000_087_3;
+            worst = worst.max((lanczos3(x) - lanczos3_exact(x)).abs());
+        }
+        assert!(worst < 1e-7, "largest difference {worst}");
+        assert_eq!(lanczos3(0.0), 1.0);
+        assert_eq!((lanczos3(3.0), lanczos3(-7.5)), (0.0, 0.0));
     }
 
     #[test]

@@ -423,6 +423,7 @@ impl Pyramids {
                 let stored = StoredSource {
                     store,
                     info: source,
+                    tiles: None,
                 };
                 let image = decode_whole(stored, self.settings.max_decode_bytes)
                     .map_err(PyramidError::Decode)?;

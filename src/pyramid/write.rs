@@ -677,6 +677,11 @@ mod tests {
     fn file(path: &std::path::Path) -> Box<dyn crate::source::ReadSeek> {
         Box::new(std::fs::File::open(path).unwrap())
     }
+
+    fn tiff(path: &std::path::Path) -> tiled::Tiff<'static> {
+        let path = path.to_owned();
+        tiled::Tiff::opened_by(move || Ok(file(&path)))
+    }
     use crate::source::tiled::{self, Window};
     use image::{ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
     type Rgba16Image = ImageBuffer<Rgba<u16>, Vec<u16>>;
@@ -720,7 +725,7 @@ mod tests {
             w: 800,
             h: 360,
         };
-        let got = tiled::read_window(file(&path), &levels[0], window, u64::MAX)
+        let got = tiled::read_window(tiff(&path), &levels[0], window, u64::MAX)
             .unwrap()
             .to_rgb8();
         let want = image::imageops::crop_imm(&gradient(1000, 600), 200, 240, 800, 360).to_image();
@@ -752,7 +757,7 @@ mod tests {
             w: 200,
             h: 150,
         };
-        let got = tiled::read_window(file(&path), &levels[0], window, u64::MAX).unwrap();
+        let got = tiled::read_window(tiff(&path), &levels[0], window, u64::MAX).unwrap();
         let want = image::imageops::crop_imm(&img, 100, 50, 200, 150).to_image();
         assert_eq!(got.to_rgba16(), want);
 
@@ -770,7 +775,7 @@ mod tests {
             h: 30,
         };
         assert_eq!(
-            tiled::read_window(file(&path), &levels[0], all, u64::MAX)
+            tiled::read_window(tiff(&path), &levels[0], all, u64::MAX)
                 .unwrap()
                 .to_rgba8(),
             rgba
@@ -797,7 +802,7 @@ mod tests {
             w: 256,
             h: 256,
         };
-        let bytes = tiled::stored_jpeg(file(&path), &levels[0], one)
+        let bytes = tiled::stored_jpeg(tiff(&path), &levels[0], one)
             .unwrap()
             .unwrap();
         let tile = image::load_from_memory(&bytes).unwrap().to_rgb8();
@@ -821,11 +826,11 @@ mod tests {
             let (x, y, w, h) = window;
             let window = Window { x, y, w, h };
             let level = &levels[level];
-            let joined = tiled::stored_jpeg(file(&path), level, window)
+            let joined = tiled::stored_jpeg(tiff(&path), level, window)
                 .unwrap()
                 .unwrap();
             let joined = image::load_from_memory(&joined).unwrap().to_rgb8();
-            let decoded = tiled::read_window(file(&path), level, window, u64::MAX)
+            let decoded = tiled::read_window(tiff(&path), level, window, u64::MAX)
                 .unwrap()
                 .to_rgb8();
             assert!(joined == decoded, "{window:?}: pixels differ");
@@ -867,7 +872,7 @@ mod tests {
             w: 21,
             h: 17,
         };
-        let half = tiled::read_window(file(&path), &levels[1], all, u64::MAX)
+        let half = tiled::read_window(tiff(&path), &levels[1], all, u64::MAX)
             .unwrap()
             .to_rgba8();
         assert_eq!(half, RgbaImage::from_fn(21, 17, value));
@@ -899,8 +904,8 @@ mod tests {
                 w: la.width,
                 h: la.height,
             };
-            let pa = tiled::read_window(file(&classic), la, all, u64::MAX).unwrap();
-            let pb = tiled::read_window(file(&big), lb, all, u64::MAX).unwrap();
+            let pa = tiled::read_window(tiff(&classic), la, all, u64::MAX).unwrap();
+            let pb = tiled::read_window(tiff(&big), lb, all, u64::MAX).unwrap();
             assert!(pa == pb, "level {}x{} differs", la.width, la.height);
         }
         // A gigapixel's tiles would pass 4 GiB uncompressed: BigTIFF is chosen for it.

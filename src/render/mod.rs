@@ -35,6 +35,7 @@ use crate::pipeline::pool::RenderPool;
 use crate::pipeline::{RenderOptions, Rendered};
 use crate::pyramid::{FilePyramidStore, PyramidCounters, Pyramids};
 use crate::source::bands::BandReader;
+use crate::source::memory::TileMemory;
 use crate::source::{FileStore, Level, SourceError, SourceInfo, SourceStore, StoredSource};
 use crate::store::templates::TemplateStore;
 use crate::store::{Asset, Catalogue, Sources};
@@ -151,6 +152,8 @@ pub struct RenderService {
     pub cache: Option<Arc<dyn DerivativeCache>>,
     pub templates: Templates,
     pub admission: Admission,
+    /// Tiled TIFFs' directories and decoded tiles, shared by sources and pyramids.
+    tiles: TileMemory,
     pub metrics: Metrics,
     /// Per-template usage, counted in memory and flushed in batches.
     pub usage: Arc<Usage>,
@@ -224,6 +227,7 @@ impl RenderService {
             .map_or_else(PyramidCounters::default, |p| p.counters.clone());
         let options = config.render_options();
         let admission = config.admission_limits();
+        let tiles = TileMemory::new(config.source.tile_memory);
         let usage = Arc::new(
             Usage::open(&config.catalogue_path(), clock.clone()).map_err(std::io::Error::other)?,
         );
@@ -239,7 +243,8 @@ impl RenderService {
             templates: Templates::open(config)?,
             admission: Admission::new(admission),
             pool: RenderPool::new(admission.concurrent)?,
-            metrics: Metrics::new(&counters, &pyramid_counters),
+            metrics: Metrics::new(&counters, &pyramid_counters, &tiles.counters),
+            tiles,
             limits: config.limits(),
             fingerprint: options.output_fingerprint(),
             options,
@@ -600,10 +605,12 @@ impl RenderService {
                     .expect("a pyramid comes from the pyramids")
                     .source_store(),
                 info,
+                tiles: Some(&self.tiles),
             },
             None => StoredSource {
                 store: self.sources.store().as_ref(),
                 info: &asset.source,
+                tiles: Some(&self.tiles),
             },
         }
     }

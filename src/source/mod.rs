@@ -2,6 +2,7 @@
 //! (format, oriented size, orientation) from the file's header without decoding pixels.
 
 pub mod bands;
+pub mod memory;
 mod resolve;
 pub mod store;
 pub mod tiled;
@@ -179,6 +180,8 @@ impl SourceInfo {
 pub struct StoredSource<'a> {
     pub store: &'a dyn SourceStore,
     pub info: &'a SourceInfo,
+    /// Where tiled TIFFs' directories and decoded tiles are kept between requests, if anywhere.
+    pub tiles: Option<&'a memory::TileMemory>,
 }
 
 impl StoredSource<'_> {

@@ -8,6 +8,7 @@
 //! files report no levels and take the whole-image decoder.
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
 
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,8 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use super::{ReadSeek, Samples, SourceError, image_of};
+use super::memory::{LevelKey, TileMemory, Weighed};
+use super::{ReadSeek, Samples, SourceError, StoredSource, image_of};
 use crate::jpeg;
 
 /// A TIFF being read, from whichever store holds it.
@@ -51,6 +53,95 @@ pub struct Window {
 
 fn unreadable(e: impl Into<crate::error::Cause>) -> SourceError {
     SourceError::unreadable(e)
+}
+
+/// A TIFF whose tiles are read: opened when needed, its level directories and decoded tiles
+/// kept in the source's tile memory when it has one.
+pub struct Tiff<'a> {
+    open: Box<dyn Fn() -> Result<File, SourceError> + 'a>,
+    kept: Option<(&'a TileMemory, StoredSource<'a>)>,
+}
+
+impl<'a> Tiff<'a> {
+    /// A catalogued source (or pyramid) from its store.
+    pub fn stored(source: StoredSource<'a>) -> Tiff<'a> {
+        Tiff {
+            open: Box::new(move || source.open()),
+            kept: source.tiles.map(|m| (m, source)),
+        }
+    }
+
+    /// A TIFF read by `open`, nothing kept.
+    pub fn opened_by(open: impl Fn() -> Result<File, SourceError> + 'a) -> Tiff<'a> {
+        Tiff {
+            open: Box::new(open),
+            kept: None,
+        }
+    }
+
+    fn open(&self) -> Result<File, SourceError> {
+        (self.open)()
+    }
+
+    /// What `level`'s directory says about its tiles.
+    fn directory(&self, level: &Level) -> Result<Arc<Directory>, SourceError> {
+        let read = || Directory::read(&mut open_level(self.open()?, level)?);
+        match &self.kept {
+            Some((memory, source)) => memory.directory(&LevelKey::new(source, level), read),
+            None => read().map(Arc::new),
+        }
+    }
+
+    /// Tile `index` of `level`, decoded by `decode` unless it is kept.
+    fn tile(
+        &self,
+        level: &Level,
+        index: u32,
+        decode: impl FnOnce() -> Result<Tile, SourceError>,
+    ) -> Result<Arc<Tile>, SourceError> {
+        match &self.kept {
+            Some((memory, source)) => memory.tile(&LevelKey::new(source, level), index, decode),
+            None => decode().map(Arc::new),
+        }
+    }
+}
+
+/// The file in `slot`, opened by `tiff` the first time.
+fn opened<'f>(slot: &'f mut Option<File>, tiff: &Tiff) -> Result<&'f mut File, SourceError> {
+    let file = match slot.take() {
+        Some(f) => f,
+        None => tiff.open()?,
+    };
+    Ok(slot.insert(file))
+}
+
+/// What a level's directory says about reading its tiles; read once per version of a file
+/// when the source has a tile memory.
+struct Directory {
+    /// `None` when the level is not (or no longer) tiled in a way Tessera reads.
+    layout: Option<Layout>,
+    /// Where JPEG tiles are and their shared tables: such tiles are read without the `tiff`
+    /// crate's decoder.
+    jpeg: Option<JpegTiles>,
+}
+
+impl Directory {
+    fn read(d: &mut Decoder<BufReader<File>>) -> Result<Directory, SourceError> {
+        let layout = layout(d);
+        let jpeg = match layout {
+            Some(l) if l.jpeg => Some(JpegTiles::new(d)?),
+            _ => None,
+        };
+        Ok(Directory { layout, jpeg })
+    }
+}
+
+impl Weighed for Directory {
+    fn bytes(&self) -> usize {
+        self.jpeg.as_ref().map_or(0, |j| {
+            (j.offsets.len() + j.counts.len()) * 8 + j.tables.as_ref().map_or(0, Vec::len)
+        })
+    }
 }
 
 /// Tag arrays (tile offsets of a 100k×100k level run to megabytes) may be larger than the
@@ -301,9 +392,19 @@ struct Tile {
     width: u32,
 }
 
-/// Reads `window` of `level` from the TIFF in `file`, decoding only the tiles it touches.
+impl Weighed for Tile {
+    fn bytes(&self) -> usize {
+        match &self.pixels {
+            Samples::U8(p) => p.len(),
+            Samples::U16(p) => p.len() * 2,
+        }
+    }
+}
+
+/// Reads `window` of `level` from `tiff`, decoding only the tiles it touches (or taking them
+/// from the tile memory).
 pub fn read_window(
-    file: File,
+    tiff: Tiff,
     level: &Level,
     window: Window,
     max_bytes: u64,
@@ -318,8 +419,10 @@ pub fn read_window(
             level.width, level.height
         )));
     }
-    let mut d = open_level(file, level)?;
-    let layout = layout(&mut d).ok_or_else(|| unreadable("level is no longer tiled"))?;
+    let directory = tiff.directory(level)?;
+    let layout = directory
+        .layout
+        .ok_or_else(|| unreadable("level is no longer tiled"))?;
     let channels = match layout.color {
         ColorType::Gray(_) => 1,
         ColorType::GrayA(_) => 2,
@@ -337,11 +440,10 @@ pub fn read_window(
             "reading {bytes} bytes is over the decode limit of {max_bytes}"
         )));
     }
-    let jpeg = if layout.jpeg {
-        Some(JpegTiles::new(&mut d)?)
-    } else {
-        None
-    };
+    // Opened at the first tile not in memory: JPEG tiles are read from the file as they are,
+    // others through the `tiff` crate's decoder.
+    let mut file = None;
+    let mut decoder = None;
     let (tw, th) = (level.tile_width, level.tile_height);
     let mut out = if sixteen {
         Samples::U16(vec![0; samples])
@@ -352,10 +454,16 @@ pub fn read_window(
         for col in window.x / tw..=(window.x + window.w - 1) / tw {
             let index = tile_index(level, col, row)
                 .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
-            let tile = match &jpeg {
-                Some(j) => j.decode(d.inner(), index, channels, (tw, th))?,
-                None => decode_tile(&mut d, index)?,
-            };
+            let tile = tiff.tile(level, index, || match &directory.jpeg {
+                Some(j) => j.decode(opened(&mut file, &tiff)?, index, channels, (tw, th)),
+                None => {
+                    let d = match decoder.take() {
+                        Some(d) => d,
+                        None => open_level(tiff.open()?, level)?,
+                    };
+                    decode_tile(decoder.insert(d), index)
+                }
+            })?;
             // The part of this tile inside the window, in tile and in window coordinates.
             let (x0, y0) = (col * tw, row * th);
             let sx = window.x.max(x0);
@@ -442,7 +550,7 @@ impl JpegTiles {
     /// Tile `index` as one self-contained JPEG stream: the tables joined in front of the
     /// tile's own segments, and a JFIF header when the data is YCbCr so that any decoder
     /// reads the colours right.
-    fn stream(&self, file: &mut BufReader<File>, index: u32) -> Result<Vec<u8>, SourceError> {
+    fn stream(&self, file: &mut File, index: u32) -> Result<Vec<u8>, SourceError> {
         let i = index as usize;
         let (Some(&offset), Some(&count)) = (self.offsets.get(i), self.counts.get(i)) else {
             return Err(unreadable(format!("no tile {index}")));
@@ -472,7 +580,7 @@ impl JpegTiles {
 
     fn decode(
         &self,
-        file: &mut BufReader<File>,
+        file: &mut File,
         index: u32,
         channels: usize,
         (tile_width, tile_height): (u32, u32),
@@ -526,20 +634,20 @@ pub fn is_one_tile(level: &Level, window: Window) -> bool {
 /// boundary is joined in the DCT domain ([`crate::jpeg::join`]). `None` when the level's
 /// tiles are not JPEG or cannot be joined: the caller decodes.
 pub fn stored_jpeg(
-    file: File,
+    tiff: Tiff,
     level: &Level,
     window: Window,
 ) -> Result<Option<Vec<u8>>, SourceError> {
-    let mut d = open_level(file, level)?;
-    if !layout(&mut d).is_some_and(|l| l.jpeg) {
+    let directory = tiff.directory(level)?;
+    let Some(tiles) = &directory.jpeg else {
         return Ok(None);
-    }
-    let tiles = JpegTiles::new(&mut d)?;
+    };
     let (tw, th) = (level.tile_width, level.tile_height);
+    let mut file = tiff.open()?;
     let mut stream = |col: u32, row: u32| {
         let index = tile_index(level, col, row)
             .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
-        tiles.stream(d.inner(), index)
+        tiles.stream(&mut file, index)
     };
     if is_one_tile(level, window) {
         return stream(window.x / tw, window.y / th).map(Some);
