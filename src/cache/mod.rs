@@ -10,6 +10,7 @@
 //! Renders see the cache through [`DerivativeCache`]; [`DiskCache`] is the local-disk tier.
 
 pub mod coalesce;
+pub mod memory;
 
 use std::collections::HashMap;
 use std::io::Write;

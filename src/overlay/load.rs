@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use image::DynamicImage;
 
-use super::{Content, area_px, fitted_size};
+use super::{Content, Sprite, area_px, fitted_size};
+use crate::cache::digest;
+use crate::cache::memory::MemoryLru;
 use crate::iiif::grammar::Region;
 use crate::pipeline::{PipelineError, RenderOptions, read_region};
 use crate::source::{SourceError, SourceStore, StoredSource};
@@ -179,12 +181,14 @@ pub fn read_base(
 }
 
 /// What fills each layer: the texts as personalization made them, the chosen pictures decoded
-/// at their drawn sizes (an unreadable one leaves its layer empty).
+/// at their drawn sizes and cut to their boxes (an unreadable one leaves its layer empty),
+/// taken from `sprites` when another render made them.
 pub fn read_layers(
     template: &Template,
     texts: Vec<Option<String>>,
     chosen: &Chosen,
     options: &RenderOptions,
+    sprites: &MemoryLru<String, Sprite>,
 ) -> Vec<Content> {
     let canvas = &template.canvas;
     template
@@ -199,9 +203,24 @@ pub fn read_layers(
                 let [_, _, w, h] = area_px(&layer.area, canvas);
                 let bx = ((w.round() as u32).max(1), (h.round() as u32).max(1));
                 Content::Image(picture.as_ref().and_then(|p| {
-                    read_region(p.source(), p.region, |s| fitted_size(l.fit, s, bx), options)
-                        .inspect_err(|e| tracing::warn!(error = %e, "template picture unreadable"))
-                        .ok()
+                    // Everything the sprite's pixels depend on.
+                    let key = digest(&[
+                        p.asset.content_hash.as_bytes(),
+                        format!("{:?}/{:?}/{bx:?}/{}", p.region, l.fit, l.circle).as_bytes(),
+                        format!("{:?}", options.filter).as_bytes(),
+                    ]);
+                    if let Some(kept) = sprites.get(&key) {
+                        return Some(kept);
+                    }
+                    let picture =
+                        read_region(p.source(), p.region, |s| fitted_size(l.fit, s, bx), options)
+                            .inspect_err(
+                                |e| tracing::warn!(error = %e, "template picture unreadable"),
+                            )
+                            .ok()?;
+                    let sprite = Arc::new(Sprite::new(&picture, bx, l.circle)?);
+                    sprites.put(key, sprite.clone(), sprite.bytes());
+                    Some(sprite)
                 }))
             }
         })

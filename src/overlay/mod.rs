@@ -10,6 +10,7 @@ pub mod load;
 pub mod text;
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use cosmic_text::{FontSystem, SwashCache};
 use image::{DynamicImage, RgbaImage};
@@ -33,8 +34,9 @@ pub enum OverlayError {
 pub enum Content {
     /// The text after merge tags and case transform.
     Text(String),
-    /// The picture at its drawn size, or `None` when neither source nor default could be read.
-    Image(Option<DynamicImage>),
+    /// The picture ready to draw in the layer's box, or `None` when neither source nor default
+    /// could be read.
+    Image(Option<Arc<Sprite>>),
     Shape,
 }
 
@@ -100,52 +102,100 @@ pub fn with_shaper<T>(fonts: &Fonts, f: impl FnOnce(&mut Shaper) -> T) -> T {
 /// Rasterized glyphs a render thread keeps (a few MB at most).
 const MAX_CACHED_GLYPHS: usize = 8192;
 
-/// Draws `picture` centred in `bx` (canvas pixels), clipped to the box — or to the circle
-/// inscribed in it, antialiased — blending premultiplied pixels source-over.
-fn draw_picture(canvas: &mut Pixmap, picture: &DynamicImage, bx: [f32; 4], circle: bool) {
-    let rgba = picture.to_rgba8();
-    let (pw, ph) = (rgba.width() as i32, rgba.height() as i32);
-    let [x, y, w, h] = bx.map(|v| v.round() as i32);
-    let (ox, oy) = (x + (w - pw) / 2, y + (h - ph) / 2);
-    // Coverage of the circle, one byte per box pixel.
-    let mask = if circle {
-        Mask::new(w.max(1) as u32, h.max(1) as u32).and_then(|mut m| {
-            let oval = PathBuilder::from_oval(Rect::from_xywh(0.0, 0.0, w as f32, h as f32)?)?;
-            m.fill_path(&oval, FillRule::Winding, true, Transform::identity());
-            Some(m)
+/// A picture ready to draw in a box: centred, cut to the box — or to the circle inscribed
+/// in it, antialiased — and premultiplied. The same for every render that draws the same
+/// picture in the same box, so it is made once and kept ([`load`]).
+pub struct Sprite {
+    pixmap: Pixmap,
+    /// Where the pixmap's top-left corner sits in the box.
+    at: (i32, i32),
+}
+
+impl Sprite {
+    /// `picture` centred in a `w`×`h` box; `None` when nothing of it shows.
+    pub fn new(picture: &DynamicImage, (w, h): (u32, u32), circle: bool) -> Option<Sprite> {
+        let rgba = picture.to_rgba8();
+        let (pw, ph) = (rgba.width() as i32, rgba.height() as i32);
+        let (w, h) = (w as i32, h as i32);
+        // The picture's top-left corner in the box, and the part of the box it covers.
+        let (ox, oy) = ((w - pw) / 2, (h - ph) / 2);
+        let (x0, y0) = (ox.max(0), oy.max(0));
+        let (x1, y1) = ((ox + pw).min(w), (oy + ph).min(h));
+        if x1 <= x0 || y1 <= y0 {
+            return None;
+        }
+        // Coverage of the circle, one byte per box pixel.
+        let mask = if circle {
+            Mask::new(w as u32, h as u32).and_then(|mut m| {
+                let oval = PathBuilder::from_oval(Rect::from_xywh(0.0, 0.0, w as f32, h as f32)?)?;
+                m.fill_path(&oval, FillRule::Winding, true, Transform::identity());
+                Some(m)
+            })
+        } else {
+            None
+        };
+        let mut pixmap = Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32)?;
+        let src = rgba.as_raw();
+        let dst = pixmap.data_mut();
+        let mut di = 0;
+        for row in y0..y1 {
+            for col in x0..x1 {
+                let si = (((row - oy) * pw + (col - ox)) * 4) as usize;
+                let cover = mask
+                    .as_ref()
+                    .map_or(255, |m| m.data()[(row * w + col) as usize] as u32);
+                // Premultiplied by its alpha and the circle's coverage.
+                let a = src[si + 3] as u32 * cover / 255;
+                for k in 0..3 {
+                    dst[di + k] = ((src[si + k] as u32 * a + 127) / 255) as u8;
+                }
+                dst[di + 3] = a as u8;
+                di += 4;
+            }
+        }
+        Some(Sprite {
+            pixmap,
+            at: (x0, y0),
         })
-    } else {
-        None
-    };
+    }
+
+    /// Bytes of pixels held.
+    pub fn bytes(&self) -> usize {
+        self.pixmap.data().len()
+    }
+}
+
+/// Draws `sprite` in the box `bx` (canvas pixels), blending premultiplied pixels source-over.
+fn draw_sprite(canvas: &mut Pixmap, sprite: &Sprite, bx: [f32; 4]) {
+    let [x, y, ..] = bx.map(|v| v.round() as i32);
+    let (sx, sy) = (x + sprite.at.0, y + sprite.at.1);
+    let (sw, sh) = (sprite.pixmap.width() as i32, sprite.pixmap.height() as i32);
     let (cw, ch) = (canvas.width() as i32, canvas.height() as i32);
-    let x0 = x.max(ox).max(0);
-    let x1 = (x + w).min(ox + pw).min(cw);
-    let y0 = y.max(oy).max(0);
-    let y1 = (y + h).min(oy + ph).min(ch);
-    let src = rgba.as_raw();
+    let (x0, x1) = (sx.max(0), (sx + sw).min(cw));
+    let (y0, y1) = (sy.max(0), (sy + sh).min(ch));
+    if x1 <= x0 || y1 <= y0 {
+        return;
+    }
+    let n = ((x1 - x0) * 4) as usize;
+    let src = sprite.pixmap.data();
     let dst = canvas.data_mut();
     for row in y0..y1 {
-        for col in x0..x1 {
-            let si = (((row - oy) * pw + (col - ox)) * 4) as usize;
-            let mut cover = 255u32;
-            if let Some(m) = &mask {
-                cover = m.data()[((row - y) * w + (col - x)) as usize] as u32;
-                if cover == 0 {
-                    continue;
+        let from = (((row - sy) * sw + (x0 - sx)) * 4) as usize;
+        let to = ((row * cw + x0) * 4) as usize;
+        let pixels = dst[to..to + n]
+            .chunks_exact_mut(4)
+            .zip(src[from..from + n].chunks_exact(4));
+        for (d, s) in pixels {
+            match s[3] {
+                0 => {}
+                255 => d.copy_from_slice(s),
+                a => {
+                    let keep = 255 - a as u32;
+                    for k in 0..4 {
+                        d[k] = (s[k] as u32 + (d[k] as u32 * keep + 127) / 255) as u8;
+                    }
                 }
             }
-            // Premultiply the source by its alpha and the mask's coverage.
-            let a = src[si + 3] as u32 * cover / 255;
-            if a == 0 {
-                continue;
-            }
-            let di = ((row * cw + col) * 4) as usize;
-            let d = &mut dst[di..di + 4];
-            for k in 0..3 {
-                let s = (src[si + k] as u32 * a + 127) / 255;
-                d[k] = (s + (d[k] as u32 * (255 - a) + 127) / 255) as u8;
-            }
-            d[3] = (a + (d[3] as u32 * (255 - a) + 127) / 255) as u8;
         }
     }
 }
@@ -286,9 +336,9 @@ pub fn underlay(
     if let Some(Color([r, g, b, a])) = c.background {
         pixmap.fill(tiny_skia::Color::from_rgba8(r, g, b, a));
     }
-    if let Some(base) = base {
+    if let Some(base) = base.and_then(|b| Sprite::new(b, (c.width, c.height), false)) {
         let whole = [0.0, 0.0, c.width as f32, c.height as f32];
-        draw_picture(&mut pixmap, base, whole, false);
+        draw_sprite(&mut pixmap, &base, whole);
     }
     let layers = static_layers(template);
     draw_layers(&mut pixmap, template, 0..layers, contents, shaper);
@@ -376,8 +426,8 @@ fn draw_layers(
                     );
                 }
             }
-            (LayerKind::Image(l), Content::Image(Some(picture))) => {
-                draw_picture(canvas, picture, bx, l.circle);
+            (LayerKind::Image(_), Content::Image(Some(sprite))) => {
+                draw_sprite(canvas, sprite, bx);
             }
             (LayerKind::Qr(q), Content::Text(data)) => draw_qr(canvas, q, data, bx),
             (LayerKind::Text(t), Content::Text(text)) => {
@@ -518,7 +568,8 @@ mod tests {
     fn shapes_blend_and_circles_clip() {
         let photo =
             DynamicImage::ImageRgb8(image::RgbImage::from_pixel(60, 60, image::Rgb([0, 255, 0])));
-        let image = draw(&[Content::Shape, Content::Image(Some(photo))], false);
+        let sprite = Sprite::new(&photo, (60, 60), true).map(Arc::new);
+        let image = draw(&[Content::Shape, Content::Image(sprite)], false);
         let px = |x, y| image.get_pixel(x, y).0;
         // Half-transparent red over #204080.
         let left = px(10, 50);

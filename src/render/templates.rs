@@ -12,10 +12,11 @@ use lru::LruCache;
 
 use super::RenderError;
 use crate::cache::digest;
+use crate::cache::memory::MemoryLru;
 use crate::config::Config;
 use crate::iiif::{Format, Plan};
 use crate::overlay::load::ProjectPictures;
-use crate::overlay::{self, Content, Coverage, Fonts, Underlay, load};
+use crate::overlay::{self, Content, Coverage, Fonts, Sprite, Underlay, load};
 use crate::pipeline::{Decoded, RenderOptions, Rendered, encode, transform};
 use crate::store::Sources;
 use crate::store::datasets::DataSetStore;
@@ -63,6 +64,9 @@ pub struct Templates {
     /// Drawn underlays (background, base image, leading static layers) by template content
     /// and base image content.
     underlays: Mutex<LruCache<String, Arc<Underlay>>>,
+    /// Image layers' pictures fitted and cut to their boxes: a rep's photo, a default
+    /// avatar, drawn for many recipients.
+    sprites: MemoryLru<String, Sprite>,
 }
 
 /// What a project's settings mean for rendering and making URLs.
@@ -78,6 +82,8 @@ pub struct ProjectPolicy {
 /// Underlays kept in memory, and the largest one kept (bytes of pixels): at most 64 MB.
 const UNDERLAYS: usize = 8;
 const MAX_UNDERLAY_BYTES: usize = 8 << 20;
+/// Bytes of fitted pictures kept: a 240×240 photo is 230 KB, so about a hundred and forty.
+const SPRITE_BYTES: usize = 32 << 20;
 
 /// How long a project's folder listing is used before it is read again: pictures copied into
 /// the folder by hand show up within this time; uploads through the API at once.
@@ -154,6 +160,7 @@ impl Templates {
             underlays: Mutex::new(LruCache::new(
                 NonZeroUsize::new(UNDERLAYS).expect("positive"),
             )),
+            sprites: MemoryLru::new(SPRITE_BYTES),
         })
     }
 
@@ -402,8 +409,13 @@ impl Templates {
             ..
         } = decision;
         let template = &personalized.template;
-        let mut contents =
-            load::read_layers(template, personalized.layers.clone(), &chosen, options);
+        let mut contents = load::read_layers(
+            template,
+            personalized.layers.clone(),
+            &chosen,
+            options,
+            &self.sprites,
+        );
         let under = self.underlay(&loaded, &personalized, &chosen, &contents, options)?;
         let decode_time = start.elapsed();
         let frame = |contents: &[Content]| -> Result<_, RenderError> {

@@ -3,14 +3,15 @@
 //! few tiles and the same directory; without this each request parses the directory chain and
 //! decodes its tiles anew (IIPImage keeps decoded tiles for the same reason).
 
+use std::any::Any;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use lru::LruCache;
 use prometheus::IntCounterVec;
 
 use super::StoredSource;
+use crate::cache::memory::MemoryLru;
 
 /// One version of one level of one stored TIFF: a replaced file (other size or time) is a
 /// different key, so nothing read from the old one is used for the new.
@@ -51,12 +52,6 @@ pub trait Weighed: Send + Sync + 'static {
     fn bytes(&self) -> usize;
 }
 
-/// A kept value, typed when it is taken out, and its cost.
-struct Entry {
-    value: Arc<dyn std::any::Any + Send + Sync>,
-    bytes: usize,
-}
-
 /// Hits and misses for `/metrics`, by kind (`directory`, `tile`).
 #[derive(Clone)]
 pub struct TileCounters {
@@ -84,37 +79,24 @@ impl Default for TileCounters {
 
 /// Directories and decoded tiles, least recently used out first once over the budget.
 pub struct TileMemory {
-    budget: usize,
-    kept: Mutex<Kept>,
+    /// Directories and tiles are of types private to the tiled reader: kept as `Any`, typed
+    /// again when taken out.
+    kept: MemoryLru<Key, dyn Any + Send + Sync>,
     pub counters: TileCounters,
-}
-
-struct Kept {
-    entries: LruCache<Key, Entry>,
-    bytes: usize,
 }
 
 impl TileMemory {
     /// Keeps up to `budget` bytes; 0 keeps nothing.
     pub fn new(budget: usize) -> TileMemory {
         TileMemory {
-            budget,
-            kept: Mutex::new(Kept {
-                entries: LruCache::unbounded(),
-                bytes: 0,
-            }),
+            kept: MemoryLru::new(budget),
             counters: TileCounters::default(),
         }
     }
 
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
-        self.lock().bytes
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        // The map stays consistent whatever a panicking holder did: every change is one call.
-        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+        self.kept.bytes()
     }
 
     /// The directory of `level`, read by `read` when it is not kept.
@@ -142,12 +124,7 @@ impl TileMemory {
         kind: &str,
         read: impl FnOnce() -> Result<T, E>,
     ) -> Result<Arc<T>, E> {
-        let found = self
-            .lock()
-            .entries
-            .get(&key)
-            .and_then(|e| e.value.clone().downcast::<T>().ok());
-        if let Some(v) = found {
+        if let Some(v) = self.kept.get(&key).and_then(|v| v.downcast::<T>().ok()) {
             self.counters.hits.with_label_values(&[kind]).inc();
             return Ok(v);
         }
@@ -156,23 +133,7 @@ impl TileMemory {
         // than every other request waiting on one decode.
         let value = Arc::new(read()?);
         let bytes = value.bytes() + std::mem::size_of::<T>();
-        if bytes <= self.budget {
-            let entry = Entry {
-                value: value.clone(),
-                bytes,
-            };
-            let mut kept = self.lock();
-            kept.bytes += bytes;
-            if let Some(old) = kept.entries.put(key, entry) {
-                kept.bytes -= old.bytes;
-            }
-            while kept.bytes > self.budget {
-                let Some((_, gone)) = kept.entries.pop_lru() else {
-                    break;
-                };
-                kept.bytes -= gone.bytes;
-            }
-        }
+        self.kept.put(key, value.clone(), bytes);
         Ok(value)
     }
 }
@@ -219,36 +180,6 @@ mod tests {
         let hits = m.counters.hits.with_label_values(&["tile"]).get();
         let misses = m.counters.misses.with_label_values(&["tile"]).get();
         assert_eq!((hits, misses), (1, 3));
-    }
-
-    #[test]
-    fn stays_within_its_budget_dropping_the_least_recently_used() {
-        let size = 1000 + std::mem::size_of::<Blob>();
-        let m = TileMemory::new(3 * size);
-        let k = key("a.tif", 0);
-        for i in 0..3 {
-            m.tile(&k, i, || blob(1000)).unwrap();
-        }
-        // Touch tile 0, so tile 1 is the least recently used when tile 3 comes.
-        m.tile(&k, 0, || -> Result<Blob, ()> { panic!("kept") })
-            .unwrap();
-        m.tile(&k, 3, || blob(1000)).unwrap();
-        assert_eq!(m.bytes(), 3 * size);
-        m.tile(&k, 0, || -> Result<Blob, ()> { panic!("kept") })
-            .unwrap();
-        let mut read = false;
-        m.tile(&k, 1, || {
-            read = true;
-            blob(1000)
-        })
-        .unwrap();
-        assert!(read, "tile 1 was dropped");
-        // Larger than the whole budget: used, not kept.
-        m.tile(&k, 9, || blob(10_000)).unwrap();
-        assert_eq!(m.bytes(), 3 * size);
-        let nothing = TileMemory::new(0);
-        nothing.tile(&k, 0, || blob(1)).unwrap();
-        assert_eq!(nothing.bytes(), 0);
     }
 
     #[test]
