@@ -530,41 +530,54 @@ impl RenderService {
             }
         };
         let m = &self.metrics;
-        let _admitted = self.admission.admit(bytes).await.map_err(|e| {
+        let admitted = self.admission.admit(bytes).await.map_err(|e| {
             m.overloaded.inc();
             Arc::new(RenderError::from(e))
         })?;
         m.renders_in_flight.inc();
         let me = self.clone();
         let cache = self.cache.clone().filter(|_| store);
+        let (looked_up, lookup_key) = (cache.clone(), key.clone());
         let rendered = self
             .pool
             .run(move || {
                 // A render that finished between our cache lookup and now left its result.
-                if let Some(hit) = cache.as_ref().and_then(|c| c.get_again(&key)) {
+                if let Some(hit) = looked_up.as_ref().and_then(|c| c.get_again(&lookup_key)) {
                     return Ok(Err(hit));
                 }
                 me.hooks.before_render();
-                let r = me.run(job, !store)?;
-                if let Some(cache) = &cache
-                    && let Err(e) = cache.put(&key, &r.bytes)
-                {
-                    // Serving the image matters more than keeping it: log and go on.
-                    tracing::warn!(error = %e, "could not write cache entry");
-                }
-                Ok(Ok(r))
+                Ok(Ok(me.run(job, !store)?))
             })
             .await
             .map_err(RenderError::from)
             .and_then(|r| r);
         m.renders_in_flight.dec();
+        // The render slot is free once the pixels are encoded, not when they reach the disk.
+        drop(admitted);
         match rendered.map_err(Arc::new)? {
             Err(hit) => Ok(hit),
             Ok(r) => {
                 m.renders.inc();
                 m.decode_seconds.observe(r.decode_time.as_secs_f64());
                 m.render_seconds.observe(r.total_time.as_secs_f64());
-                Ok(Bytes::from(r.bytes))
+                let bytes = Bytes::from(r.bytes);
+                if let Some(cache) = cache {
+                    // Written (and synced) on the blocking pool, so a render thread never
+                    // waits for the disk; still before identical requests stop waiting on
+                    // this render, so none of them renders it again.
+                    let kept = bytes.clone();
+                    let written = tokio::task::spawn_blocking(move || cache.put(&key, &kept)).await;
+                    let failed = match written {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(e) = failed {
+                        // Serving the image matters more than keeping it: log and go on.
+                        tracing::warn!(error = %e, "could not write cache entry");
+                    }
+                }
+                Ok(bytes)
             }
         }
     }
