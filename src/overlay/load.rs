@@ -201,8 +201,10 @@ pub fn read_layers(
             LayerKind::Shape(_) => Content::Shape,
             LayerKind::Image(l) => {
                 let [_, _, w, h] = area_px(&layer.area, canvas);
-                let bx = ((w.round() as u32).max(1), (h.round() as u32).max(1));
-                Content::Image(picture.as_ref().and_then(|p| {
+                let bx = (w.round().max(0.0) as u32, h.round().max(0.0) as u32);
+                // A box that rounds to nothing shows nothing.
+                let picture = picture.as_ref().filter(|_| bx.0 > 0 && bx.1 > 0);
+                Content::Image(picture.and_then(|p| {
                     // Everything the sprite's pixels depend on.
                     let key = digest(&[
                         p.asset.content_hash.as_bytes(),

@@ -19,6 +19,7 @@ pub use error::RenderError;
 pub use validators::Validators;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -46,6 +47,9 @@ use crate::template::signing::Refused;
 use crate::usage::{Event as UsageEvent, Flusher, Subject as UsageSubject, Usage};
 use key::{Derivative, Subject, row_tag, template_group};
 use templates::{Decision, Templates};
+
+/// Cache writes in flight on the blocking pool before render threads write themselves.
+const MAX_PENDING_WRITES: usize = 32;
 
 /// Points where tests hold a render to make requests overlap for sure, instead of hoping
 /// renders are slow enough.
@@ -167,6 +171,8 @@ pub struct RenderService {
     coalescer: Coalescer<CacheKey, Result<Bytes, Arc<RenderError>>>,
     /// The threads renders run on, as many as admission has slots.
     pool: RenderPool,
+    /// Derivative-cache writes started by render threads and not done yet.
+    pending_writes: Arc<AtomicUsize>,
     clock: Arc<dyn Clock>,
     hooks: Arc<dyn RenderHooks>,
 }
@@ -256,6 +262,7 @@ impl RenderService {
             coalescer: Coalescer::default(),
             clock,
             hooks,
+            pending_writes: Arc::default(),
         })
     }
 
@@ -537,16 +544,21 @@ impl RenderService {
         m.renders_in_flight.inc();
         let me = self.clone();
         let cache = self.cache.clone().filter(|_| store);
-        let (looked_up, lookup_key) = (cache.clone(), key.clone());
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let rendered = self
             .pool
             .run(move || {
                 // A render that finished between our cache lookup and now left its result.
-                if let Some(hit) = looked_up.as_ref().and_then(|c| c.get_again(&lookup_key)) {
+                if let Some(hit) = cache.as_ref().and_then(|c| c.get_again(&key)) {
                     return Ok(Err(hit));
                 }
                 me.hooks.before_render();
-                Ok(Ok(me.run(job, !store)?))
+                let mut r = me.run(job, !store)?;
+                let bytes = Bytes::from(std::mem::take(&mut r.bytes));
+                // Started here, so the write happens even if the request that asked goes.
+                let written =
+                    cache.and_then(|c| me.write_behind(c, key, bytes.clone(), runtime.as_ref()));
+                Ok(Ok((r, bytes, written)))
             })
             .await
             .map_err(RenderError::from)
@@ -556,28 +568,55 @@ impl RenderService {
         drop(admitted);
         match rendered.map_err(Arc::new)? {
             Err(hit) => Ok(hit),
-            Ok(r) => {
+            Ok((r, bytes, written)) => {
                 m.renders.inc();
                 m.decode_seconds.observe(r.decode_time.as_secs_f64());
                 m.render_seconds.observe(r.total_time.as_secs_f64());
-                let bytes = Bytes::from(r.bytes);
-                if let Some(cache) = cache {
-                    // Written (and synced) on the blocking pool, so a render thread never
-                    // waits for the disk; still before identical requests stop waiting on
-                    // this render, so none of them renders it again.
-                    let kept = bytes.clone();
-                    let written = tokio::task::spawn_blocking(move || cache.put(&key, &kept)).await;
-                    let failed = match written {
-                        Ok(Ok(())) => None,
-                        Ok(Err(e)) => Some(e.to_string()),
-                        Err(e) => Some(e.to_string()),
-                    };
-                    if let Some(e) = failed {
-                        // Serving the image matters more than keeping it: log and go on.
-                        tracing::warn!(error = %e, "could not write cache entry");
-                    }
+                // Identical requests wait on this render until its entry is written, so none
+                // of them finds the cache without it and renders again.
+                if let Some(written) = written
+                    && let Err(e) = written.await
+                {
+                    tracing::warn!(error = %e, "cache write did not finish");
                 }
                 Ok(bytes)
+            }
+        }
+    }
+
+    /// Writes a rendered derivative to the cache on the blocking pool, so that a render thread
+    /// never waits for the disk (each entry is synced). Past [`MAX_PENDING_WRITES`] in flight
+    /// the disk is behind: the render thread writes itself, and renders slow down with the
+    /// disk rather than pile up bytes in memory. `None` when written here.
+    fn write_behind(
+        &self,
+        cache: Arc<dyn DerivativeCache>,
+        key: CacheKey,
+        bytes: Bytes,
+        runtime: Option<&tokio::runtime::Handle>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let write = move || {
+            if let Err(e) = cache.put(&key, &bytes) {
+                // Serving the image matters more than keeping it: log and go on.
+                tracing::warn!(error = %e, "could not write cache entry");
+            }
+        };
+        let pending = self.pending_writes.clone();
+        match runtime {
+            Some(runtime) if pending.fetch_add(1, Ordering::AcqRel) < MAX_PENDING_WRITES => {
+                Some(runtime.spawn_blocking(move || {
+                    write();
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                }))
+            }
+            Some(_) => {
+                write();
+                pending.fetch_sub(1, Ordering::AcqRel);
+                None
+            }
+            None => {
+                write();
+                None
             }
         }
     }

@@ -46,6 +46,9 @@ enum Key {
     Tile(LevelKey, u32),
 }
 
+/// Bytes an entry costs besides its value and its locator: the key and the LRU's node.
+const ENTRY_OVERHEAD: usize = 128;
+
 /// Something kept, with what it costs.
 pub trait Weighed: Send + Sync + 'static {
     /// Heap bytes held.
@@ -132,7 +135,11 @@ impl TileMemory {
         // Read outside the lock: two requests missing the same tile both decode it, rather
         // than every other request waiting on one decode.
         let value = Arc::new(read()?);
-        let bytes = value.bytes() + std::mem::size_of::<T>();
+        let locator = match &key {
+            Key::Directory(k) | Key::Tile(k, _) => k.locator.len(),
+        };
+        // The value, its key and the map's own node for it: small tiles are many.
+        let bytes = value.bytes() + std::mem::size_of::<T>() + locator + ENTRY_OVERHEAD;
         self.kept.put(key, value.clone(), bytes);
         Ok(value)
     }

@@ -115,8 +115,8 @@ fn opened<'f>(slot: &'f mut Option<File>, tiff: &Tiff) -> Result<&'f mut File, S
     Ok(slot.insert(file))
 }
 
-/// What a level's directory says about reading its tiles; read once per version of a file
-/// when the source has a tile memory.
+/// What a level's directory says about reading its tiles; kept in the tile memory, when the
+/// source has one, for as long as the file is unchanged and the directory is in use.
 struct Directory {
     /// `None` when the level is not (or no longer) tiled in a way Tessera reads.
     layout: Option<Layout>,
