@@ -106,13 +106,16 @@ impl<'a> Tiff<'a> {
     }
 }
 
-/// The file in `slot`, opened by `tiff` the first time.
-fn opened<'f>(slot: &'f mut Option<File>, tiff: &Tiff) -> Result<&'f mut File, SourceError> {
-    let file = match slot.take() {
-        Some(f) => f,
-        None => tiff.open()?,
+/// What `slot` holds, made by `make` the first time.
+fn filled<T>(
+    slot: &mut Option<T>,
+    make: impl FnOnce() -> Result<T, SourceError>,
+) -> Result<&mut T, SourceError> {
+    let value = match slot.take() {
+        Some(v) => v,
+        None => make()?,
     };
-    Ok(slot.insert(file))
+    Ok(slot.insert(value))
 }
 
 /// What a level's directory says about reading its tiles; kept in the tile memory, when the
@@ -455,13 +458,13 @@ pub fn read_window(
             let index = tile_index(level, col, row)
                 .ok_or_else(|| unreadable(format!("tile ({col}, {row}) has no index")))?;
             let tile = tiff.tile(level, index, || match &directory.jpeg {
-                Some(j) => j.decode(opened(&mut file, &tiff)?, index, channels, (tw, th)),
+                Some(j) => {
+                    let file = filled(&mut file, || tiff.open())?;
+                    j.decode(file, index, channels, (tw, th))
+                }
                 None => {
-                    let d = match decoder.take() {
-                        Some(d) => d,
-                        None => open_level(tiff.open()?, level)?,
-                    };
-                    decode_tile(decoder.insert(d), index)
+                    let d = filled(&mut decoder, || open_level(tiff.open()?, level))?;
+                    decode_tile(d, index)
                 }
             })?;
             // The part of this tile inside the window, in tile and in window coordinates.
